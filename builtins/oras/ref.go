@@ -1,0 +1,148 @@
+package oras
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/opencontainers/go-digest"
+	"oras.land/oras-go/v2/registry"
+)
+
+// DockerHub is the canonical registry name of Docker Hub short names.
+const DockerHub = "docker.io"
+
+// dockerHubEndpoint is where Docker Hub's registry API is actually served.
+const dockerHubEndpoint = "registry-1.docker.io"
+
+// maxReferenceLength bounds what we accept before parsing; real references
+// are far shorter and the limit keeps pathological input cheap.
+const maxReferenceLength = 4096
+
+// Reference names an image: registry host, repository, and a tag and/or a
+// digest. A digest, when present, is what identifies the content; the tag is
+// kept only for display.
+type Reference struct {
+	Registry   string
+	Repository string
+	Tag        string
+	Digest     digest.Digest
+}
+
+// ParseReference parses `host[:port]/repo[:tag][@digest]`. Names without a
+// registry host are normalised as docker does: `alpine` becomes
+// `docker.io/library/alpine:latest`, `user/app` becomes `docker.io/user/app:latest`.
+// A reference with neither tag nor digest gets the tag `latest`.
+func ParseReference(s string) (Reference, error) {
+	invalid := func(format string, args ...any) (Reference, error) {
+		return Reference{}, fmt.Errorf("%w %q: %s", ErrInvalidReference, truncate(s), fmt.Sprintf(format, args...))
+	}
+	if s == "" {
+		return invalid("empty")
+	}
+	if len(s) > maxReferenceLength {
+		return invalid("longer than %d bytes", maxReferenceLength)
+	}
+	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n") {
+		return invalid("contains whitespace")
+	}
+	if strings.Contains(s, "://") {
+		return invalid("a reference has no scheme; drop the %q prefix", s[:strings.Index(s, "://")+3])
+	}
+	var ref Reference
+	name := s
+	if i := strings.LastIndex(name, "@"); i >= 0 {
+		d, err := digest.Parse(name[i+1:])
+		if err != nil {
+			return invalid("bad digest: %v", err)
+		}
+		ref.Digest = d
+		name = name[:i]
+	}
+	// A tag follows the last ':' that comes after the last '/', so a port
+	// (`host:5000/repo`) is never mistaken for one.
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		ref.Tag = name[i+1:]
+		name = name[:i]
+		if ref.Tag == "" {
+			return invalid("empty tag")
+		}
+	}
+	ref.Registry, ref.Repository = splitDomain(name)
+	if ref.Repository == "" {
+		return invalid("missing repository")
+	}
+	if ref.Tag == "" && ref.Digest == "" {
+		ref.Tag = "latest"
+	}
+	// Let oras-go validate the pieces with the distribution-spec grammar.
+	check := registry.Reference{Registry: ref.Registry, Repository: ref.Repository, Reference: ref.Tag}
+	if ref.Tag == "" {
+		check.Reference = ref.Digest.String()
+	}
+	if err := check.Validate(); err != nil {
+		return invalid("%v", err)
+	}
+	if ref.Tag != "" {
+		if err := check.ValidateReferenceAsTag(); err != nil {
+			return invalid("%v", err)
+		}
+	}
+	return ref, nil
+}
+
+// splitDomain separates the registry host from the repository path, with
+// docker's rule: the first component is a host when it contains '.' or ':',
+// is `localhost`, or has an upper-case letter.
+func splitDomain(name string) (string, string) {
+	i := strings.IndexByte(name, '/')
+	if i < 0 || (!strings.ContainsAny(name[:i], ".:") && name[:i] != "localhost" && strings.ToLower(name[:i]) == name[:i]) {
+		if !strings.Contains(name, "/") {
+			name = "library/" + name
+		}
+		return DockerHub, name
+	}
+	host, repo := name[:i], name[i+1:]
+	if host == "index.docker.io" {
+		host = DockerHub
+	}
+	if host == DockerHub && !strings.Contains(repo, "/") {
+		repo = "library/" + repo
+	}
+	return host, repo
+}
+
+// String is the canonical form: `host/repo@digest` when a digest is known
+// (the tag adds nothing to identity), else `host/repo:tag`.
+func (r Reference) String() string {
+	switch {
+	case r.Digest != "":
+		return r.Name() + "@" + r.Digest.String()
+	case r.Tag != "":
+		return r.Name() + ":" + r.Tag
+	}
+	return r.Name()
+}
+
+// Name is `host/repo`.
+func (r Reference) Name() string { return r.Registry + "/" + r.Repository }
+
+// Object is what is asked of the registry: the digest when present, else the tag.
+func (r Reference) Object() string {
+	if r.Digest != "" {
+		return r.Digest.String()
+	}
+	return r.Tag
+}
+
+// WithDigest returns r pinned to d.
+func (r Reference) WithDigest(d digest.Digest) Reference {
+	r.Digest = d
+	return r
+}
+
+func truncate(s string) string {
+	if len(s) > 128 {
+		return s[:128] + "..."
+	}
+	return s
+}

@@ -1,0 +1,181 @@
+package oras
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry"
+	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/registry/remote/auth"
+	"oras.land/oras-go/v2/registry/remote/retry"
+)
+
+// RetryPolicy bounds retries of throttled (429), failed (5xx) and reset
+// requests. Zero values take the defaults.
+type RetryPolicy struct {
+	// MaxRetries after the first attempt; default 3, negative disables retries.
+	MaxRetries int
+	// Backoff is the first wait, doubled each retry; default 200ms.
+	Backoff time.Duration
+	// MaxWait caps one wait; default 2s. A Retry-After asking for longer is
+	// not waited for: the request fails as throttled at once, so a caller
+	// under an admission deadline gets an answer in time.
+	MaxWait time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxRetries == 0 {
+		p.MaxRetries = 3
+	}
+	if p.Backoff <= 0 {
+		p.Backoff = 200 * time.Millisecond
+	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = 2 * time.Second
+	}
+	return p
+}
+
+// Retry implements oras-go's retry.Policy.
+func (p RetryPolicy) Retry(attempt int, resp *http.Response, err error) (time.Duration, error) {
+	if attempt >= p.MaxRetries {
+		return -1, nil
+	}
+	if ok, err := retry.DefaultPredicate(resp, err); err != nil || !ok {
+		return -1, err
+	}
+	wait := p.Backoff << attempt
+	if resp != nil {
+		if after, ok := retryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			if after > p.MaxWait {
+				return -1, nil
+			}
+			wait = after
+		}
+	}
+	return min(wait, p.MaxWait), nil
+}
+
+// retryAfter parses Retry-After as delay-seconds or an HTTP date.
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		return time.Duration(min(secs, 1<<30)) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// remoteBackend talks to registries over HTTP(S).
+type remoteBackend struct {
+	cfg    Config
+	client *auth.Client
+
+	mu sync.Mutex
+	// One Repository per repository name: a Repository remembers whether
+	// its registry has the referrers API, so the probe is made once.
+	repos map[string]*remote.Repository
+}
+
+func newRemote(cfg Config) (*remoteBackend, error) {
+	base := cfg.Transport
+	if base == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = 32
+		if cfg.CAFile != "" {
+			pool, err := loadCAs(cfg.CAFile)
+			if err != nil {
+				return nil, err
+			}
+			tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		}
+		base = tr
+	} else if cfg.CAFile != "" {
+		return nil, fmt.Errorf("a custom CA bundle needs the default transport")
+	}
+	policy := cfg.Retry.withDefaults()
+	rt := &retry.Transport{Base: base, Policy: func() retry.Policy { return policy }}
+	authp := cfg.Auth
+	client := &auth.Client{
+		Client: &http.Client{Transport: rt},
+		Cache:  auth.NewCache(),
+		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
+			return authp.Credential(ctx, hostport)
+		},
+	}
+	client.SetUserAgent("ratify")
+	return &remoteBackend{cfg: cfg, client: client, repos: map[string]*remote.Repository{}}, nil
+}
+
+func loadCAs(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("CA bundle: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("CA bundle %s: no PEM certificate found", path)
+	}
+	return pool, nil
+}
+
+func (b *remoteBackend) repo(ref Reference) *remote.Repository {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r, ok := b.repos[ref.Name()]; ok {
+		return r
+	}
+	host := ref.Registry
+	if host == DockerHub {
+		host = dockerHubEndpoint
+	}
+	r := &remote.Repository{
+		Client:           b.client,
+		Reference:        registry.Reference{Registry: host, Repository: ref.Repository},
+		PlainHTTP:        b.cfg.PlainHTTP,
+		MaxMetadataBytes: b.cfg.MaxManifestBytes,
+		// A registry could page forever; no image has anywhere near this many.
+		ReferrerListMaxPages: 100,
+	}
+	b.repos[ref.Name()] = r
+	return r
+}
+
+func (b *remoteBackend) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
+	return b.repo(ref).Resolve(ctx, ref.Object())
+}
+
+func (b *remoteBackend) referrers(ctx context.Context, subject Reference, artifactType string) ([]ocispec.Descriptor, error) {
+	var out []ocispec.Descriptor
+	// Referrers uses the OCI 1.1 API, follows its Link pagination, and falls
+	// back to the `sha256-<hex>` tag schema when the registry lacks the API.
+	err := b.repo(subject).Referrers(ctx, ocispec.Descriptor{Digest: subject.Digest}, artifactType,
+		func(page []ocispec.Descriptor) error {
+			out = append(out, page...)
+			return nil
+		})
+	return out, err
+}
+
+func (b *remoteBackend) fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	return b.repo(ref).Fetch(ctx, desc)
+}

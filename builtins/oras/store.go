@@ -1,0 +1,342 @@
+// Package oras is the store every verification builtin reads through: it
+// resolves image references, lists an image's referrers (signatures,
+// attestations) and fetches their manifests and blobs, from OCI registries
+// (on oras-go v2) and from OCI-layout directories.
+package oras
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/content"
+)
+
+// Store types, as named in a Store resource's `spec.name`.
+const (
+	TypeRemote = "oras"
+	TypeLayout = "oci-layout"
+)
+
+// CosignSignatureArtifactType is the artifact type under which a cosign
+// signature found at the `sha256-<hex>.sig` tag is presented.
+const CosignSignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+json"
+
+// Defaults, as in Ratify where Ratify has one.
+const (
+	DefaultReferrersTTL      = 10 * time.Second
+	DefaultMaxManifestBytes  = 4 << 20
+	DefaultMaxBlobBytes      = 32 << 20
+	DefaultContentCacheBytes = 64 << 20
+	// referrer lists are counted in entries, not bytes
+	defaultReferrersCacheEntries = 10000
+)
+
+// Config describes one store: a remote registry client or an OCI layout.
+type Config struct {
+	// Name identifies the store in messages (the Store resource's name).
+	Name string
+	// Type is TypeRemote or TypeLayout.
+	Type string
+	// Scopes limits the references the store serves: `*`, `host/repo`,
+	// `host/*` or `host/prefix/*`. Empty means every reference. Stores with scopes are
+	// consulted before stores without.
+	Scopes []string
+
+	// Path is the OCI-layout directory (TypeLayout).
+	Path string
+
+	// PlainHTTP talks HTTP instead of HTTPS (Ratify's `useHttp`).
+	PlainHTTP bool
+	// CAFile is a PEM bundle trusted in addition to the system roots.
+	CAFile string
+	// Auth supplies credentials; nil means anonymous.
+	Auth AuthProvider
+	// Retry bounds retries of throttled (429) and failed (5xx) requests.
+	Retry RetryPolicy
+	// Transport is the base HTTP transport; nil means a clone of
+	// http.DefaultTransport. Wrap it to observe registry traffic.
+	Transport http.RoundTripper
+
+	// CosignEnabled also discovers cosign's `sha256-<hex>.sig` tag.
+	CosignEnabled bool
+	// ReferrersTTL is how long a referrer list is reused; 0 means
+	// DefaultReferrersTTL, negative disables the cache.
+	ReferrersTTL time.Duration
+	// MaxManifestBytes and MaxBlobBytes bound fetched content; 0 means default.
+	MaxManifestBytes int64
+	MaxBlobBytes     int64
+}
+
+// Options are store-wide settings.
+type Options struct {
+	// ContentCacheBytes bounds the cache of immutable content (manifests and
+	// blobs by digest); 0 means DefaultContentCacheBytes, negative disables it.
+	ContentCacheBytes int64
+	Logger            *slog.Logger
+}
+
+// backend is one configured source of content.
+type backend interface {
+	resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error)
+	referrers(ctx context.Context, subject Reference, artifactType string) ([]ocispec.Descriptor, error)
+	fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error)
+}
+
+type configured struct {
+	cfg       Config
+	backend   backend
+	referrers *lru[string, []ocispec.Descriptor]
+}
+
+// Store routes each reference to the first configured store whose scopes
+// match, and caches what can be cached.
+type Store struct {
+	stores  []*configured
+	content *lru[digest.Digest, []byte]
+	log     *slog.Logger
+}
+
+// New builds a store from its configurations.
+func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
+	if len(cfgs) == 0 {
+		return nil, errors.New("oras: no store configured")
+	}
+	s := &Store{log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	cacheBytes := opts.ContentCacheBytes
+	if cacheBytes == 0 {
+		cacheBytes = DefaultContentCacheBytes
+	}
+	s.content = newLRU[digest.Digest, []byte](cacheBytes, 0)
+
+	var scoped, unscoped []*configured
+	for _, cfg := range cfgs {
+		cfg = withDefaults(cfg)
+		for _, sc := range cfg.Scopes {
+			if err := validateScope(sc); err != nil {
+				return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
+			}
+		}
+		var (
+			b   backend
+			err error
+		)
+		switch cfg.Type {
+		case TypeRemote, "":
+			b, err = newRemote(cfg)
+		case TypeLayout:
+			b, err = newLayout(ctx, cfg)
+		default:
+			err = fmt.Errorf("unknown store type %q (want %q or %q)", cfg.Type, TypeRemote, TypeLayout)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
+		}
+		c := &configured{cfg: cfg, backend: b}
+		if cfg.ReferrersTTL > 0 {
+			c.referrers = newLRU[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
+		}
+		if len(cfg.Scopes) > 0 {
+			scoped = append(scoped, c)
+		} else {
+			unscoped = append(unscoped, c)
+		}
+	}
+	s.stores = append(scoped, unscoped...)
+	return s, nil
+}
+
+func withDefaults(cfg Config) Config {
+	if cfg.ReferrersTTL == 0 {
+		cfg.ReferrersTTL = DefaultReferrersTTL
+	}
+	if cfg.MaxManifestBytes <= 0 {
+		cfg.MaxManifestBytes = DefaultMaxManifestBytes
+	}
+	if cfg.MaxBlobBytes <= 0 {
+		cfg.MaxBlobBytes = DefaultMaxBlobBytes
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = Anonymous
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Type
+	}
+	return cfg
+}
+
+func validateScope(sc string) error {
+	if sc == "*" {
+		return nil
+	}
+	name, wild := strings.CutSuffix(sc, "/*")
+	if name == "" || strings.Contains(name, "*") || (!wild && !strings.Contains(name, "/")) {
+		return fmt.Errorf("scope %q: want `*`, `host/repo`, `host/*` or `host/prefix/*`", sc)
+	}
+	return nil
+}
+
+func scopeMatches(scopes []string, ref Reference) bool {
+	if len(scopes) == 0 {
+		return true
+	}
+	name := ref.Name()
+	for _, sc := range scopes {
+		switch {
+		case sc == "*", sc == name:
+			return true
+		case strings.HasSuffix(sc, "/*") && strings.HasPrefix(name, strings.TrimSuffix(sc, "*")):
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) route(op string, ref Reference) (*configured, error) {
+	for _, c := range s.stores {
+		if scopeMatches(c.cfg.Scopes, ref) {
+			return c, nil
+		}
+	}
+	return nil, &Error{Op: op, Ref: ref.String(), Kind: ErrNoStore}
+}
+
+// Resolve returns the descriptor of the manifest ref names; for a tag, this
+// is the tag → digest resolution. A digest reference is checked to exist.
+func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
+	c, err := s.route("resolve", ref)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	desc, err := c.backend.resolve(ctx, ref)
+	if err != nil {
+		return ocispec.Descriptor{}, wrap("resolve", ref.String(), err)
+	}
+	if ref.Digest != "" && desc.Digest != ref.Digest {
+		return ocispec.Descriptor{}, &Error{Op: "resolve", Ref: ref.String(), Kind: ErrDigestMismatch,
+			Err: fmt.Errorf("registry answered %s", desc.Digest)}
+	}
+	if desc.Size > c.cfg.MaxManifestBytes {
+		return ocispec.Descriptor{}, &Error{Op: "resolve", Ref: ref.String(), Kind: ErrTooLarge,
+			Err: fmt.Errorf("manifest is %d bytes, limit %d", desc.Size, c.cfg.MaxManifestBytes)}
+	}
+	return desc, nil
+}
+
+// Referrers lists the artifacts whose subject is the manifest ref names (ref
+// must carry a digest), optionally only those of artifactType. With cosign
+// enabled, a signature at the `sha256-<hex>.sig` tag is included as an
+// artifact of type CosignSignatureArtifactType. Lists are cached for the
+// store's ReferrersTTL.
+func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType string) ([]ocispec.Descriptor, error) {
+	if ref.Digest == "" {
+		return nil, &Error{Op: "referrers", Ref: ref.String(), Kind: ErrInvalidReference, Err: errors.New("a digest is required; resolve the tag first")}
+	}
+	c, err := s.route("referrers", ref)
+	if err != nil {
+		return nil, err
+	}
+	key := ref.Name() + "@" + ref.Digest.String() + "|" + artifactType
+	if list, ok := c.referrers.get(key); ok {
+		return list, nil
+	}
+	list, err := c.backend.referrers(ctx, ref, artifactType)
+	if err != nil {
+		return nil, wrap("referrers", ref.String(), err)
+	}
+	if c.cfg.CosignEnabled && (artifactType == "" || artifactType == CosignSignatureArtifactType) {
+		sig, found, err := s.cosignSignature(ctx, c, ref)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			list = append(list, sig)
+		}
+	}
+	if list == nil {
+		list = []ocispec.Descriptor{}
+	}
+	c.referrers.add(key, list, 1)
+	return list, nil
+}
+
+// cosignSignature looks for cosign's tag-based signature of ref.
+func (s *Store) cosignSignature(ctx context.Context, c *configured, ref Reference) (ocispec.Descriptor, bool, error) {
+	sigRef := ref
+	sigRef.Digest = ""
+	sigRef.Tag = CosignSignatureTag(ref.Digest)
+	desc, err := c.backend.resolve(ctx, sigRef)
+	if err != nil {
+		err = wrap("referrers", sigRef.String(), err)
+		if errors.Is(err, ErrNotFound) {
+			return ocispec.Descriptor{}, false, nil
+		}
+		return ocispec.Descriptor{}, false, err
+	}
+	desc.ArtifactType = CosignSignatureArtifactType
+	return desc, true, nil
+}
+
+// CosignSignatureTag is the tag cosign stores the signatures of d under.
+func CosignSignatureTag(d digest.Digest) string {
+	return d.Algorithm().String() + "-" + d.Encoded() + ".sig"
+}
+
+// Fetch returns the content desc describes, from the repository of ref,
+// verified against desc's digest and size and bounded by the store's limits.
+// Content is cached by digest.
+func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) ([]byte, error) {
+	name := ref.Name() + "@" + desc.Digest.String()
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, &Error{Op: "fetch", Ref: name, Kind: ErrInvalidReference, Err: err}
+	}
+	if b, ok := s.content.get(desc.Digest); ok {
+		return b, nil
+	}
+	c, err := s.route("fetch", ref)
+	if err != nil {
+		return nil, err
+	}
+	limit := c.cfg.MaxBlobBytes
+	if isManifest(desc.MediaType) {
+		limit = c.cfg.MaxManifestBytes
+	}
+	if desc.Size < 0 || desc.Size > limit {
+		return nil, &Error{Op: "fetch", Ref: name, Kind: ErrTooLarge,
+			Err: fmt.Errorf("%d bytes, limit %d", desc.Size, limit)}
+	}
+	rc, err := c.backend.fetch(ctx, ref, desc)
+	if err != nil {
+		return nil, wrap("fetch", name, err)
+	}
+	defer rc.Close()
+	// ReadAll reads at most desc.Size bytes and fails on a size or digest
+	// mismatch, so a registry cannot feed us more or other bytes.
+	b, err := content.ReadAll(rc, desc)
+	if err != nil {
+		return nil, wrap("fetch", name, err)
+	}
+	s.content.add(desc.Digest, b, int64(len(b)))
+	return b, nil
+}
+
+func isManifest(mediaType string) bool {
+	switch mediaType {
+	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
+		"application/vnd.docker.distribution.manifest.v2+json",
+		"application/vnd.docker.distribution.manifest.list.v2+json",
+		"application/vnd.oci.artifact.manifest.v1+json":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+// Package config reads ratify's configuration: the same
+// `config.ratify.deislabs.io` resources a cluster holds, from a
+// multi-document YAML file, and turns them into component configurations.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
+)
+
+// MaxFileBytes bounds a resources file.
+const MaxFileBytes = 8 << 20
+
+// Resources are the ratify resources of one file.
+type Resources struct {
+	Stores []v1beta1.Store
+	// Skipped lists documents that are not ratify resources, for warnings.
+	Skipped []string
+}
+
+// LoadFile reads the resources of a YAML file.
+func LoadFile(path string) (*Resources, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	res, err := Load(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// Load reads the resources of a multi-document YAML (or JSON) stream.
+func Load(r io.Reader) (*Resources, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxFileBytes {
+		return nil, fmt.Errorf("larger than %d bytes", MaxFileBytes)
+	}
+	res := &Resources{}
+	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
+	for i := 1; ; i++ {
+		doc, err := reader.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+		if len(bytes.TrimSpace(doc)) == 0 {
+			continue
+		}
+		if err := res.add(i, doc); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i, err)
+		}
+	}
+	return res, nil
+}
+
+type header struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+}
+
+func (res *Resources) add(i int, doc []byte) error {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return err
+	}
+	if string(js) == "null" {
+		return nil
+	}
+	var h header
+	if err := yaml.Unmarshal(js, &h); err != nil {
+		return fmt.Errorf("not a Kubernetes object: %w", err)
+	}
+	if h.Kind == "" || h.APIVersion == "" {
+		return errors.New("apiVersion and kind are required")
+	}
+	group, _, _ := strings.Cut(h.APIVersion, "/")
+	if group != v1beta1.Group {
+		res.Skipped = append(res.Skipped, fmt.Sprintf("document %d: %s %s/%s", i, h.APIVersion, h.Kind, h.Metadata.Name))
+		return nil
+	}
+	if h.APIVersion != v1beta1.APIVersion {
+		return fmt.Errorf("%s %q: unsupported apiVersion %s (want %s)", h.Kind, h.Metadata.Name, h.APIVersion, v1beta1.APIVersion)
+	}
+	if h.Metadata.Name == "" {
+		return fmt.Errorf("%s: metadata.name is required", h.Kind)
+	}
+	switch h.Kind {
+	case "Store":
+		var s v1beta1.Store
+		if err := yaml.UnmarshalStrict(js, &s); err != nil {
+			return fmt.Errorf("Store %q: %w", h.Metadata.Name, err)
+		}
+		res.Stores = append(res.Stores, s)
+	default:
+		res.Skipped = append(res.Skipped, fmt.Sprintf("document %d: %s %s (not used by this command)", i, h.Kind, h.Metadata.Name))
+	}
+	return nil
+}
+
+// StoreConfigs turns the Store resources into store configurations.
+func (res *Resources) StoreConfigs() ([]oras.Config, error) {
+	var out []oras.Config
+	for _, s := range res.Stores {
+		cfg, err := oras.ConfigFromParameters(s.Name, s.Spec.Name, s.Spec.Parameters.Raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
+// Warn logs the skipped documents.
+func (res *Resources) Warn(log *slog.Logger) {
+	for _, s := range res.Skipped {
+		log.Warn("resource ignored", "document", s)
+	}
+}

@@ -1,0 +1,122 @@
+// Package regtest starts real registries for tests: the CNCF distribution
+// registry binary, an in-process OCI 1.1 registry, and a fault-injecting
+// proxy to put in front of either. It also pushes test images and artifacts.
+package regtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/seed-12b584bc/ratify/test/tools"
+)
+
+// Registry is a running registry on loopback.
+type Registry struct {
+	// Host is host:port, as in an image reference.
+	Host string
+}
+
+// DistributionOptions configure the distribution registry.
+type DistributionOptions struct {
+	// Username and Password, when set, turn on htpasswd authentication.
+	Username, Password string
+}
+
+// StartDistribution runs the `distribution` registry binary (which has no
+// referrers API, so clients use the referrers tag schema) on a loopback port
+// until the test ends.
+func StartDistribution(t testing.TB, opts DistributionOptions) *Registry {
+	t.Helper()
+	bin := tools.Path(t, "registry")
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := fmt.Sprintf(`version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %s
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:%d
+`, filepath.Join(dir, "data"), port)
+	if opts.Username != "" {
+		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		htpasswd := filepath.Join(dir, "htpasswd")
+		if err := os.WriteFile(htpasswd, []byte(opts.Username+":"+string(hash)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
+	}
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin, "serve", cfgPath)
+	logf, err := os.Create(filepath.Join(dir, "registry.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		logf.Close()
+	})
+	host := fmt.Sprintf("127.0.0.1:%d", port)
+	if err := waitHTTP(ctx, "http://"+host+"/v2/", 30*time.Second); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
+		t.Fatalf("distribution registry did not start: %v\n%s", err, log)
+	}
+	return &Registry{Host: host}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// waitHTTP polls url until it answers with any HTTP status.
+func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,60 @@
+// Package tools finds the real components tests run against (the
+// distribution registry, the notation and cosign CLIs, ...), which
+// test/tools/install.sh builds from pinned versions.
+//
+// A tool is looked up in $RATIFY_TOOL_<NAME> (e.g. RATIFY_TOOL_REGISTRY),
+// then in the cache: $RATIFY_TOOLS_DIR/bin, default <repo>/.tools/bin.
+// A missing tool skips the test locally and fails it when CI=true, so CI
+// never passes by skipping.
+package tools
+
+import (
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// Path returns the executable of the named tool, or ends the test.
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	p, err := Lookup(name)
+	if err == nil {
+		return p
+	}
+	msg := "test tool " + name + " is missing (" + err.Error() + "); build it with test/tools/install.sh"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// Lookup returns the executable of the named tool.
+func Lookup(name string) (string, error) {
+	if p := os.Getenv("RATIFY_TOOL_" + strings.ToUpper(name)); p != "" {
+		return executable(p)
+	}
+	return executable(filepath.Join(Dir(), "bin", name))
+}
+
+// Dir is the tool cache.
+func Dir() string {
+	if d := os.Getenv("RATIFY_TOOLS_DIR"); d != "" {
+		return d
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", ".tools")
+}
+
+func executable(p string) (string, error) {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return "", err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", &os.PathError{Op: "exec", Path: p, Err: os.ErrPermission}
+	}
+	return p, nil
+}
