@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build test tools lint fmt fuzz clean
+.PHONY: all build test tools lint fmt fuzz clean demo
 
 all: build
 
@@ -32,6 +32,11 @@ fmt:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime $(FUZZTIME) ./builtins/oras
+	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/config
 
 clean:
 	rm -rf $(BIN)
+
+## demo: sign an image in a local registry with notation and cosign, then discover it
+demo:
+	@test/demo.sh

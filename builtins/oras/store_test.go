@@ -265,8 +265,12 @@ func TestDigestMismatchRefused(t *testing.T) {
 	sig := regtest.PushArtifact(t, repo, img, notationType, []byte("sig"), nil)
 	proxy := regtest.StartProxy(t, reg.Host)
 	proxy.Add(regtest.Fault{
-		Match:  func(r *http.Request) bool { return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, sig.Digest.String()) },
-		Tamper: func(b []byte) []byte { return bytes.Replace(b, []byte(notationType), []byte("application/vnd.cncf.notary.signaturX"), 1) },
+		Match: func(r *http.Request) bool {
+			return r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, sig.Digest.String())
+		},
+		Tamper: func(b []byte) []byte {
+			return bytes.Replace(b, []byte(notationType), []byte("application/vnd.cncf.notary.signaturX"), 1)
+		},
 	})
 	s := newStore(t, remoteCfg())
 	_, err := s.Fetch(context.Background(), mustRef(t, proxy.Host+"/app@"+img.Digest.String()), sig)
