@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build test tools lint fmt fuzz clean demo
+.PHONY: all build test tools lint fmt fuzz clean demo generate
 
 all: build
 
@@ -19,6 +19,12 @@ tools:
 ## fuzz targets run their seed corpus
 test: tools
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+## generate: deepcopy code and CRD manifests from crds/v1beta1 (controller-gen)
+CONTROLLER_GEN ?= $(or $(RATIFY_TOOLS_DIR),.tools)/bin/controller-gen
+generate:
+	test/tools/install.sh controller-gen
+	$(CONTROLLER_GEN) object paths=./crds/... crd paths=./crds/... output:crd:artifacts:config=crds/manifests
 
 ## lint: go vet and a gofmt check
 lint:

@@ -52,3 +52,12 @@ type Store struct {
 	Spec   StoreSpec   `json:"spec,omitempty"`
 	Status StoreStatus `json:"status,omitempty"`
 }
+
+// StoreList is a list of Store.
+//
+// +kubebuilder:object:root=true
+type StoreList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Store `json:"items"`
+}

@@ -24,6 +24,7 @@ TOOLS=(
   "registry|github.com/distribution/distribution/v3@v3.1.2|github.com/distribution/distribution/v3/cmd/registry"
   "notation|github.com/notaryproject/notation@v1.3.2|github.com/notaryproject/notation/cmd/notation"
   "cosign|github.com/sigstore/cosign/v2@v2.6.2|github.com/sigstore/cosign/v2/cmd/cosign"
+  "controller-gen|sigs.k8s.io/controller-tools@v0.23.0|sigs.k8s.io/controller-tools/cmd/controller-gen"
   "crane|github.com/google/go-containerregistry@v0.22.1|github.com/google/go-containerregistry/cmd/crane"
 )
 

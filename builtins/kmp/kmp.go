@@ -1,0 +1,172 @@
+// Package kmp is the key management provider registry behind the
+// `kmp.keys(provider)` and `kmp.certificates(provider)` builtins: providers
+// built from KeyManagementProvider resources (and the deprecated
+// CertificateStore), looked up by `name` (cluster-wide) or `namespace/name`
+// (namespaced) with the KMP document's visibility rules.
+package kmp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	ErrUnknownProvider = errors.New("unknown key management provider")
+	ErrNotVisible      = errors.New("key management provider not visible")
+	ErrBadContent      = errors.New("bad key or certificate content")
+	ErrUnsupportedType = errors.New("unsupported key management provider type")
+)
+
+// Key is one public key, as `kmp.keys` returns it.
+type Key struct {
+	Provider  string `json:"provider"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Enabled   bool   `json:"enabled"`
+	Algorithm string `json:"algorithm"`
+	PEM       string `json:"pem"`
+}
+
+// Certificate is one certificate, as `kmp.certificates` returns it.
+type Certificate struct {
+	Provider string    `json:"provider"`
+	Name     string    `json:"name"`
+	Version  string    `json:"version"`
+	Enabled  bool      `json:"enabled"`
+	Subject  string    `json:"subject"`
+	Issuer   string    `json:"issuer"`
+	NotAfter time.Time `json:"notAfter"`
+	PEM      string    `json:"pem"`
+}
+
+// Provider supplies keys and certificates.
+type Provider interface {
+	Keys(ctx context.Context) ([]Key, error)
+	Certificates(ctx context.Context) ([]Certificate, error)
+}
+
+// Factory builds a provider from a resource's type-specific parameters; ref
+// is how policies name it (`name` or `namespace/name`).
+type Factory func(ref string, params json.RawMessage) (Provider, error)
+
+// factories is the table of provider types.
+var factories = map[string]Factory{
+	"inline": newInline,
+}
+
+// Types lists the supported provider types.
+func Types() []string {
+	out := make([]string, 0, len(factories))
+	for t := range factories {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Registry holds the configured providers. It is immutable once built, so
+// evaluations can share it without locks.
+type Registry struct {
+	providers map[string]Provider // by reference: `name` or `namespace/name`
+	warnings  []string
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry {
+	return &Registry{providers: map[string]Provider{}}
+}
+
+// Add builds and registers a provider of the given type. namespace is empty
+// for cluster-wide providers. A provider that cannot be built is still
+// registered, as one that fails with its error, so a policy that uses it is
+// denied with that reason while other providers keep working (as the
+// resource's status would show in a cluster).
+func (r *Registry) Add(namespace, name, typ string, params json.RawMessage) error {
+	ref := Ref(namespace, name)
+	f, ok := factories[typ]
+	var (
+		p   Provider
+		err error
+	)
+	if !ok {
+		err = fmt.Errorf("%w %q (supported: %s)", ErrUnsupportedType, typ, strings.Join(Types(), ", "))
+	} else {
+		p, err = f(ref, params)
+	}
+	if err != nil {
+		err = fmt.Errorf("key management provider %s: %w", ref, err)
+		p = failed{err}
+	}
+	r.providers[ref] = p
+	return err
+}
+
+// AddProvider registers a ready provider.
+func (r *Registry) AddProvider(namespace, name string, p Provider) {
+	r.providers[Ref(namespace, name)] = p
+}
+
+// Warn records a configuration warning (e.g. a deprecated kind).
+func (r *Registry) Warn(msg string) { r.warnings = append(r.warnings, msg) }
+
+// Warnings are the configuration warnings recorded while building.
+func (r *Registry) Warnings() []string { return r.warnings }
+
+// Ref is how a provider is named in policy.
+func Ref(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+// Lookup finds the provider ref names for a policy of the given scope:
+// scope "" is a cluster-wide policy, which sees only cluster-wide providers;
+// a namespaced policy sees its own namespace's providers and the cluster's.
+func (r *Registry) Lookup(ref, scope string) (Provider, error) {
+	ns, _, namespaced := strings.Cut(ref, "/")
+	if namespaced && ns != scope {
+		if scope == "" {
+			return nil, fmt.Errorf("%w: %q is namespaced; a cluster-wide policy or verifier can only use cluster-wide providers", ErrNotVisible, ref)
+		}
+		return nil, fmt.Errorf("%w: %q belongs to namespace %q; a policy of namespace %q can use its own namespace's providers and cluster-wide ones", ErrNotVisible, ref, ns, scope)
+	}
+	if ref == "" {
+		return nil, fmt.Errorf("%w: empty name", ErrUnknownProvider)
+	}
+	p, ok := r.providers[ref]
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownProvider, ref)
+	}
+	return p, nil
+}
+
+// Keys returns the keys of the provider ref, as seen from scope.
+func (r *Registry) Keys(ctx context.Context, ref, scope string) ([]Key, error) {
+	p, err := r.Lookup(ref, scope)
+	if err != nil {
+		return nil, err
+	}
+	return p.Keys(ctx)
+}
+
+// Certificates returns the certificates of the provider ref, as seen from scope.
+func (r *Registry) Certificates(ctx context.Context, ref, scope string) ([]Certificate, error) {
+	p, err := r.Lookup(ref, scope)
+	if err != nil {
+		return nil, err
+	}
+	return p.Certificates(ctx)
+}
+
+// failed is a provider that could not be built.
+type failed struct{ err error }
+
+func (f failed) Keys(context.Context) ([]Key, error)                 { return nil, f.err }
+func (f failed) Certificates(context.Context) ([]Certificate, error) { return nil, f.err }
