@@ -17,6 +17,8 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+
+	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
 // Store types, as named in a Store resource's `spec.name`.
@@ -93,14 +95,14 @@ type backend interface {
 type configured struct {
 	cfg       Config
 	backend   backend
-	referrers *lru[string, []ocispec.Descriptor]
+	referrers *lru.Cache[string, []ocispec.Descriptor]
 }
 
 // Store routes each reference to the first configured store whose scopes
 // match, and caches what can be cached.
 type Store struct {
 	stores  []*configured
-	content *lru[digest.Digest, []byte]
+	content *lru.Cache[digest.Digest, []byte]
 	log     *slog.Logger
 }
 
@@ -117,7 +119,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 	if cacheBytes == 0 {
 		cacheBytes = DefaultContentCacheBytes
 	}
-	s.content = newLRU[digest.Digest, []byte](cacheBytes, 0)
+	s.content = lru.New[digest.Digest, []byte](cacheBytes, 0)
 
 	var scoped, unscoped []*configured
 	for _, cfg := range cfgs {
@@ -144,7 +146,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		}
 		c := &configured{cfg: cfg, backend: b}
 		if cfg.ReferrersTTL > 0 {
-			c.referrers = newLRU[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
+			c.referrers = lru.New[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
 		}
 		if len(cfg.Scopes) > 0 {
 			scoped = append(scoped, c)
@@ -247,7 +249,7 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 		return nil, err
 	}
 	key := ref.Name() + "@" + ref.Digest.String() + "|" + artifactType
-	if list, ok := c.referrers.get(key); ok {
+	if list, ok := c.referrers.Get(key); ok {
 		return list, nil
 	}
 	list, err := c.backend.referrers(ctx, ref, artifactType)
@@ -266,7 +268,7 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if list == nil {
 		list = []ocispec.Descriptor{}
 	}
-	c.referrers.add(key, list, 1)
+	c.referrers.Add(key, list, 1)
 	return list, nil
 }
 
@@ -300,7 +302,7 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 	if err := desc.Digest.Validate(); err != nil {
 		return nil, &Error{Op: "fetch", Ref: name, Kind: ErrInvalidReference, Err: err}
 	}
-	if b, ok := s.content.get(desc.Digest); ok {
+	if b, ok := s.content.Get(desc.Digest); ok {
 		return b, nil
 	}
 	c, err := s.route("fetch", ref)
@@ -326,7 +328,7 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 	if err != nil {
 		return nil, wrap("fetch", name, err)
 	}
-	s.content.add(desc.Digest, b, int64(len(b)))
+	s.content.Add(desc.Digest, b, int64(len(b)))
 	return b, nil
 }
 

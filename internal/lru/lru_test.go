@@ -1,0 +1,52 @@
+package lru
+
+import (
+	"testing"
+	"time"
+)
+
+func TestEvictsLeastRecentlyUsedByCost(t *testing.T) {
+	c := New[string, int](10, 0)
+	c.Add("a", 1, 4)
+	c.Add("b", 2, 4)
+	if _, ok := c.Get("a"); !ok { // a is now the most recent
+		t.Fatal("a missing")
+	}
+	c.Add("c", 3, 4) // over 10: b, the least recent, goes
+	if _, ok := c.Get("b"); ok {
+		t.Error("b should have been evicted")
+	}
+	if v, ok := c.Get("a"); !ok || v != 1 {
+		t.Error("a evicted instead of b")
+	}
+	if c.Size() != 8 {
+		t.Errorf("size %d, want 8", c.Size())
+	}
+	c.Add("huge", 4, 11)
+	if _, ok := c.Get("huge"); ok {
+		t.Error("an entry larger than the cache was kept")
+	}
+}
+
+func TestExpiry(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New[string, int](10, time.Second)
+	c.now = func() time.Time { return now }
+	c.Add("a", 1, 1)
+	now = now.Add(999 * time.Millisecond)
+	if _, ok := c.Get("a"); !ok {
+		t.Fatal("expired early")
+	}
+	now = now.Add(2 * time.Millisecond)
+	if _, ok := c.Get("a"); ok {
+		t.Fatal("not expired after its TTL")
+	}
+	if c.Size() != 0 {
+		t.Errorf("expired entry still counted: %d", c.Size())
+	}
+	var nilCache *Cache[string, int]
+	nilCache.Add("x", 1, 1)
+	if _, ok := nilCache.Get("x"); ok {
+		t.Error("nil cache returned a value")
+	}
+}
