@@ -1,0 +1,244 @@
+package notation
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/notaryproject/notation-core-go/signature"
+	_ "github.com/notaryproject/notation-core-go/signature/cose" // registers the COSE envelope
+	_ "github.com/notaryproject/notation-core-go/signature/jws"  // registers the JWS envelope
+	notationgo "github.com/notaryproject/notation-go"
+	notationreg "github.com/notaryproject/notation-go/registry"
+	"github.com/notaryproject/notation-go/signer"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+)
+
+// pki is a fresh CA and a code-signing leaf it issued.
+type pki struct {
+	ca      *x509.Certificate
+	leaf    *x509.Certificate
+	leafKey crypto.Signer
+}
+
+// leafSubject is the leaf's subject with the attributes notation requires
+// of an x509.subject trusted identity (C, ST, O).
+func leafName(cn string) pkix.Name {
+	return pkix.Name{CommonName: cn, Organization: []string{"Ratify Test"}, Locality: []string{"Seattle"},
+		Province: []string{"WA"}, Country: []string{"US"}}
+}
+
+type pkiOptions struct {
+	rsa       bool
+	leafCN    string
+	notAfter  time.Time // leaf validity end; zero means in a day
+	notBefore time.Time // leaf validity start; zero means an hour ago
+}
+
+func newKey(t testing.TB, useRSA bool) crypto.Signer {
+	t.Helper()
+	var (
+		k   crypto.Signer
+		err error
+	)
+	if useRSA {
+		k, err = rsa.GenerateKey(rand.Reader, 3072)
+	} else {
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func newPKI(t testing.TB, o pkiOptions) *pki {
+	t.Helper()
+	if o.leafCN == "" {
+		o.leafCN = "ratify-leaf"
+	}
+	if o.notBefore.IsZero() {
+		o.notBefore = time.Now().Add(-time.Hour)
+	}
+	if o.notAfter.IsZero() {
+		o.notAfter = time.Now().Add(24 * time.Hour)
+	}
+	caKey := newKey(t, o.rsa)
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "ratify test CA " + o.leafCN, Organization: []string{"Ratify Test"}, Province: []string{"WA"}, Country: []string{"US"}},
+		NotBefore:             time.Now().Add(-48 * time.Hour),
+		NotAfter:              time.Now().Add(48 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	ca := createCert(t, caTmpl, caTmpl, caKey.Public(), caKey)
+	leafKey := newKey(t, o.rsa)
+	leafTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano() + 1),
+		Subject:               leafName(o.leafCN),
+		NotBefore:             o.notBefore,
+		NotAfter:              o.notAfter,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+	leaf := createCert(t, leafTmpl, ca, leafKey.Public(), caKey)
+	return &pki{ca: ca, leaf: leaf, leafKey: leafKey}
+}
+
+func createCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) *x509.Certificate {
+	t.Helper()
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func pemOf(c *x509.Certificate) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+// kmpCert is c as kmp.certificates returns it.
+func kmpCert(c *x509.Certificate, enabled bool) map[string]any {
+	return map[string]any{"provider": "inline-certs", "name": "ca", "version": "1", "enabled": enabled,
+		"subject": c.Subject.String(), "issuer": c.Issuer.String(),
+		"notAfter": c.NotAfter.UTC().Format(time.RFC3339), "pem": pemOf(c)}
+}
+
+func (p *pki) chain() []*x509.Certificate { return []*x509.Certificate{p.leaf, p.ca} }
+
+func (p *pki) identity() string { return "x509.subject: " + p.leaf.Subject.String() }
+
+// sign signs the image at digest d of repo with notation-go and pushes the
+// signature as its referrer.
+func (p *pki) sign(t *testing.T, repo *remote.Repository, d ocispec.Descriptor, mediaType string) {
+	t.Helper()
+	s, err := signer.NewGenericSigner(p.leafKey, p.chain())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signWith(t, s, repo, d, mediaType)
+}
+
+func signWith(t *testing.T, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, mediaType string) {
+	t.Helper()
+	_, err := notationgo.Sign(context.Background(), s, notationreg.NewRepository(repo), notationgo.SignOptions{
+		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: mediaType},
+		ArtifactReference: d.Digest.String(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// backdatedSigner is a notation.Signer (notation-core-go envelopes) whose
+// signing time is chosen, so a certificate valid then but expired now can
+// sign: notation-go's GenericSigner always signs at time.Now() and rejects
+// an expired certificate.
+type backdatedSigner struct {
+	p      *pki
+	at     time.Time
+	target *ocispec.Descriptor // sign this descriptor instead of the one asked
+	plugin string              // require this verification plugin
+}
+
+func (b backdatedSigner) Sign(_ context.Context, desc ocispec.Descriptor, opts notationgo.SignerSignOptions) ([]byte, *signature.SignerInfo, error) {
+	if b.target != nil {
+		desc = *b.target
+	}
+	target := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
+	payload, err := json.Marshal(map[string]any{"targetArtifact": target})
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := signature.NewLocalSigner(b.p.chain(), b.p.leafKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := signature.NewEnvelope(opts.SignatureMediaType)
+	if err != nil {
+		return nil, nil, err
+	}
+	var attrs []signature.Attribute
+	if b.plugin != "" {
+		attrs = append(attrs, signature.Attribute{Key: "io.cncf.notary.verificationPlugin", Value: b.plugin, Critical: true})
+	}
+	sig, err := env.Sign(&signature.SignRequest{
+		ExtendedSignedAttributes: attrs,
+		Payload:                  signature.Payload{ContentType: "application/vnd.cncf.notary.payload.v1+json", Content: payload},
+		Signer:                   local,
+		SigningTime:              b.at,
+		SigningScheme:            signature.SigningSchemeX509,
+		SigningAgent:             "ratify-test",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	content, err := env.Verify()
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, &content.SignerInfo, nil
+}
+
+// policy is a trust-policy document with one policy, as JSON-like values.
+func policy(name string, scopes []string, level string, stores, identities []string) map[string]any {
+	return map[string]any{"version": "1.0", "trustPolicies": []any{policyStatement(name, scopes, level, stores, identities)}}
+}
+
+func policyStatement(name string, scopes []string, level string, stores, identities []string) map[string]any {
+	return map[string]any{
+		"name":                  name,
+		"registryScopes":        toAny(scopes),
+		"signatureVerification": map[string]any{"level": level},
+		"trustStores":           toAny(stores),
+		"trustedIdentities":     toAny(identities),
+	}
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func newStore(t *testing.T) *oras.Store {
+	t.Helper()
+	s, err := oras.New(context.Background(), []oras.Config{{Type: oras.TypeRemote, PlainHTTP: true, Auth: oras.Anonymous,
+		Retry: oras.RetryPolicy{Backoff: 10 * time.Millisecond}}}, oras.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func mustRef(t *testing.T, s string) oras.Reference {
+	t.Helper()
+	r, err := oras.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
