@@ -170,3 +170,6 @@ type failed struct{ err error }
 
 func (f failed) Keys(context.Context) ([]Key, error)                 { return nil, f.err }
 func (f failed) Certificates(context.Context) ([]Certificate, error) { return nil, f.err }
+
+// Failing is a provider whose every call fails with err.
+func Failing(err error) Provider { return failed{err} }

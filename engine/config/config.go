@@ -6,6 +6,9 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +28,14 @@ const MaxFileBytes = 8 << 20
 
 // Resources are the ratify resources of one file.
 type Resources struct {
-	Stores []v1beta1.Store
+	Stores              []v1beta1.Store
+	Verifiers           []v1beta1.Verifier
+	NamespacedVerifiers []v1beta1.NamespacedVerifier
+	KMPs                []v1beta1.KeyManagementProvider
+	NamespacedKMPs      []v1beta1.NamespacedKeyManagementProvider
+	Policies            []v1beta1.Policy
+	NamespacedPolicies  []v1beta1.NamespacedPolicy
+	CertificateStores   []v1beta1.CertificateStore
 	// Skipped lists documents that are not ratify resources, for warnings.
 	Skipped []string
 }
@@ -107,17 +117,41 @@ func (res *Resources) add(i int, doc []byte) error {
 	if h.Metadata.Name == "" {
 		return fmt.Errorf("%s: metadata.name is required", h.Kind)
 	}
+	var err2 error
 	switch h.Kind {
 	case "Store":
-		var s v1beta1.Store
-		if err := yaml.UnmarshalStrict(js, &s); err != nil {
-			return fmt.Errorf("Store %q: %w", h.Metadata.Name, err)
-		}
-		res.Stores = append(res.Stores, s)
+		res.Stores, err2 = decode(js, res.Stores)
+	case "Verifier":
+		res.Verifiers, err2 = decode(js, res.Verifiers)
+	case "NamespacedVerifier":
+		res.NamespacedVerifiers, err2 = decode(js, res.NamespacedVerifiers)
+	case "KeyManagementProvider":
+		res.KMPs, err2 = decode(js, res.KMPs)
+	case "NamespacedKeyManagementProvider":
+		res.NamespacedKMPs, err2 = decode(js, res.NamespacedKMPs)
+	case "Policy":
+		res.Policies, err2 = decode(js, res.Policies)
+	case "NamespacedPolicy":
+		res.NamespacedPolicies, err2 = decode(js, res.NamespacedPolicies)
+	case "CertificateStore":
+		res.CertificateStores, err2 = decode(js, res.CertificateStores)
 	default:
-		res.Skipped = append(res.Skipped, fmt.Sprintf("document %d: %s %s (not used by this command)", i, h.Kind, h.Metadata.Name))
+		return fmt.Errorf("unknown kind %s in %s", h.Kind, h.APIVersion)
+	}
+	if err2 != nil {
+		return fmt.Errorf("%s %q: %w", h.Kind, h.Metadata.Name, err2)
 	}
 	return nil
+}
+
+// decode strictly decodes one resource and appends it: a misspelt field is
+// an error, not a silently ignored setting.
+func decode[T any](js []byte, list []T) ([]T, error) {
+	var v T
+	if err := yaml.UnmarshalStrict(js, &v); err != nil {
+		return list, err
+	}
+	return append(list, v), nil
 }
 
 // StoreConfigs turns the Store resources into store configurations.
@@ -138,4 +172,23 @@ func (res *Resources) Warn(log *slog.Logger) {
 	for _, s := range res.Skipped {
 		log.Warn("resource ignored", "document", s)
 	}
+}
+
+// Namespace is the namespace of a namespaced resource: "default" when the
+// file leaves it out, as kubectl would.
+func Namespace(ns string) string {
+	if ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+// Revision identifies the configuration: a digest of every resource's spec
+// and identity. Caches keyed by it are invalidated by any change.
+func (res *Resources) Revision() string {
+	h := sha256.New()
+	b, _ := json.Marshal([]any{res.Stores, res.Verifiers, res.NamespacedVerifiers, res.KMPs, res.NamespacedKMPs,
+		res.Policies, res.NamespacedPolicies, res.CertificateStores})
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }

@@ -1,0 +1,256 @@
+package builtins
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/builtins/report"
+	"github.com/seed-12b584bc/ratify/internal/lru"
+)
+
+// Cache holds builtin results across evaluations, keyed by function,
+// arguments, policy scope and configuration revision: a key rotation is a
+// new revision, so it takes effect on the next evaluation.
+type Cache struct {
+	c *lru.Cache[string, any]
+}
+
+// NewCache bounds the cache to entries results, each kept for ttl.
+func NewCache(entries int64, ttl time.Duration) *Cache {
+	return &Cache{c: lru.New[string, any](entries, ttl)}
+}
+
+// Call is one builtin invocation, for explanations.
+type Call struct {
+	Name   string `json:"name"`
+	Args   []any  `json:"args"`
+	Result any    `json:"result,omitempty"`
+	Error  string `json:"error,omitempty"`
+	Cached bool   `json:"cached,omitempty"`
+}
+
+// Env is what builtins see during one evaluation. It is created per
+// evaluation; the Store, KMP registry and Cache are shared.
+type Env struct {
+	Store *oras.Store
+	KMP   *kmp.Registry
+	// Scope is the namespace of the policy evaluated ("" for cluster-wide):
+	// it decides which key management providers are visible.
+	Scope string
+	// Revision identifies the configuration; it is part of cache keys.
+	Revision string
+	Cache    *Cache
+
+	mu        sync.Mutex
+	memo      map[string]memoEntry
+	reports   []report.Report
+	calls     []Call
+	transient bool
+}
+
+type memoEntry struct {
+	val any
+	err error
+}
+
+// NewEnv returns an evaluation environment.
+func NewEnv(store *oras.Store, reg *kmp.Registry, scope, revision string, cache *Cache) *Env {
+	return &Env{Store: store, KMP: reg, Scope: scope, Revision: revision, Cache: cache, memo: map[string]memoEntry{}}
+}
+
+type envKey struct{}
+
+// WithEnv attaches env to ctx, for engines whose builtins receive only a context.
+func WithEnv(ctx context.Context, env *Env) context.Context {
+	return context.WithValue(ctx, envKey{}, env)
+}
+
+// EnvFrom returns the Env attached to ctx.
+func EnvFrom(ctx context.Context) (*Env, bool) {
+	env, ok := ctx.Value(envKey{}).(*Env)
+	return env, ok
+}
+
+// ErrBadArgument is returned for arguments of the wrong type.
+var ErrBadArgument = errors.New("bad argument")
+
+// Call runs the builtin named name with JSON-like args. Within one
+// evaluation a call with the same arguments runs once; across evaluations
+// results are served from the Cache unless they were transient failures.
+// A verification function always returns a report (failures included); the
+// others return an error that the engine turns into an undefined result,
+// and that error is recorded as a failed report so the decision says why.
+func (e *Env) Call(ctx context.Context, name string, args []any) (val any, err error) {
+	f, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("unknown builtin %q", name)
+	}
+	if len(args) != len(f.Args) {
+		return nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgument, name, len(f.Args), len(args))
+	}
+	for i, a := range f.Args {
+		if err := checkType(a.Type, args[i]); err != nil {
+			return nil, fmt.Errorf("%w: %s argument %d (%s): %v", ErrBadArgument, name, i+1, a.Name, err)
+		}
+	}
+	key, err := callKey(name, args)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	if m, ok := e.memo[key]; ok {
+		e.mu.Unlock()
+		return m.val, m.err
+	}
+	e.mu.Unlock()
+
+	cacheable := e.Cache != nil && (f.SubjectArg < 0 || pinned(args[f.SubjectArg]))
+	ckey := e.Revision + "|" + e.Scope + "|" + key
+	cached := false
+	if cacheable {
+		if v, ok := e.Cache.c.Get(ckey); ok {
+			val, cached = v, true
+		}
+	}
+	if !cached {
+		val, err = e.invoke(ctx, f, args)
+	}
+	transient := err != nil && oras.IsTransient(err)
+	var rep *report.Report
+	if err == nil && f.Verifies {
+		r := fromValue(val)
+		rep = &r
+		transient = r.Transient
+	}
+	if cacheable && !cached && !transient && err == nil {
+		e.Cache.c.Add(ckey, val, 1)
+	}
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.memo[key] = memoEntry{val, err}
+	e.transient = e.transient || transient
+	call := Call{Name: name, Args: args, Result: val, Cached: cached}
+	switch {
+	case rep != nil:
+		e.reports = append(e.reports, *rep)
+	case err != nil:
+		call.Error = err.Error()
+		subject := ""
+		if f.SubjectArg >= 0 {
+			subject, _ = args[f.SubjectArg].(string)
+		}
+		r := report.Failure(name, subject, err.Error())
+		r.Transient = transient
+		e.reports = append(e.reports, r)
+	}
+	e.calls = append(e.calls, call)
+	return val, err
+}
+
+// invoke runs the implementation; a panic becomes an error, never a crash.
+func (e *Env) invoke(ctx context.Context, f *Func, args []any) (val any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s failed internally: %v", f.Name, p)
+		}
+	}()
+	if e.Store == nil && f.Family != "kmp" || e.KMP == nil && f.Family == "kmp" {
+		return nil, fmt.Errorf("%s: not configured (no store or key management providers)", f.Name)
+	}
+	return f.impl(ctx, e, args)
+}
+
+// Reports are the reports recorded so far, in call order.
+func (e *Env) Reports() []report.Report {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]report.Report{}, e.reports...)
+}
+
+// Calls are the builtin calls made so far, in order.
+func (e *Env) Calls() []Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Call(nil), e.calls...)
+}
+
+// Transient reports whether any call failed for a reason that may pass on
+// retry; such a decision must not be cached.
+func (e *Env) Transient() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.transient
+}
+
+func pinned(arg any) bool {
+	s, _ := arg.(string)
+	return strings.Contains(s, "@sha256:") || strings.Contains(s, "@sha512:")
+}
+
+func checkType(t Type, v any) error {
+	ok := false
+	switch t {
+	case String:
+		_, ok = v.(string)
+	case Object:
+		_, ok = v.(map[string]any)
+	case Array:
+		_, ok = v.([]any)
+	default:
+		ok = true
+	}
+	if !ok {
+		return fmt.Errorf("want %s, got %s", t, typeName(v))
+	}
+	return nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	}
+	return "number"
+}
+
+func callKey(name string, args []any) (string, error) {
+	b, err := json.Marshal(args) // map keys are sorted: a canonical key
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadArgument, err)
+	}
+	return name + string(b), nil
+}
+
+// toValue converts a Go value to its JSON-like form.
+func toValue(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+func fromValue(v any) report.Report {
+	var r report.Report
+	b, _ := json.Marshal(v)
+	_ = json.Unmarshal(b, &r)
+	return r
+}

@@ -1,0 +1,98 @@
+// Package cel runs CEL policies with ratify's verification builtins: one
+// cel.Library per builtin family (oras, kmp, notation, cosign), in the
+// manner of cel-go's ext packages.
+package cel
+
+import (
+	"context"
+	"reflect"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/seed-12b584bc/ratify/builtins"
+)
+
+// Library returns the CEL library of one builtin family, e.g. "notation".
+func Library(family string) cel.EnvOption {
+	return cel.Lib(&library{family: family})
+}
+
+type library struct{ family string }
+
+// LibraryName implements cel.SingletonLibrary.
+func (l *library) LibraryName() string { return "ratify." + l.family }
+
+// CompileOptions declares the family's functions. Bindings are
+// asynchronous: CEL hands them the evaluation's context, which carries the
+// builtins.Env, and runs independent calls (notation and cosign) concurrently.
+func (l *library) CompileOptions() []cel.EnvOption {
+	var opts []cel.EnvOption
+	for _, f := range builtins.Table {
+		if f.Family != l.family {
+			continue
+		}
+		args := make([]*cel.Type, len(f.Args))
+		for i, a := range f.Args {
+			args[i] = celType(a.Type)
+		}
+		opts = append(opts, cel.Function(f.Name,
+			cel.Overload(overloadID(f), args, celType(f.Result), cel.AsyncBinding(binding(f)))))
+	}
+	return opts
+}
+
+// ProgramOptions implements cel.Library.
+func (l *library) ProgramOptions() []cel.ProgramOption { return nil }
+
+func overloadID(f *builtins.Func) string {
+	id := ""
+	for _, c := range f.Name {
+		if c == '.' {
+			c = '_'
+		}
+		id += string(c)
+	}
+	for _, a := range f.Args {
+		id += "_" + string(a.Type)
+	}
+	return id
+}
+
+func celType(t builtins.Type) *cel.Type {
+	switch t {
+	case builtins.String:
+		return cel.StringType
+	case builtins.Object:
+		return cel.MapType(cel.StringType, cel.DynType)
+	case builtins.Array:
+		return cel.ListType(cel.DynType)
+	}
+	return cel.DynType
+}
+
+var valueType = reflect.TypeOf(&structpb.Value{})
+
+func binding(f *builtins.Func) func(context.Context, ...ref.Val) ref.Val {
+	return func(ctx context.Context, vals ...ref.Val) ref.Val {
+		env, ok := builtins.EnvFrom(ctx)
+		if !ok {
+			return types.NewErr("%s: no ratify configuration", f.Name)
+		}
+		args := make([]any, len(vals))
+		for i, v := range vals {
+			native, err := v.ConvertToNative(valueType)
+			if err != nil {
+				return types.NewErr("%s: argument %d: %v", f.Name, i+1, err)
+			}
+			args[i] = native.(*structpb.Value).AsInterface()
+		}
+		val, err := env.Call(ctx, f.Name, args)
+		if err != nil {
+			return types.NewErr("%s: %v", f.Name, err)
+		}
+		return types.DefaultTypeAdapter.NativeToValue(val)
+	}
+}

@@ -1,0 +1,177 @@
+package compile
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// cosignParams are a cosign Verifier's parameters, as in Ratify.
+type cosignParams struct {
+	TrustPolicies []cosignTrustPolicy `json:"trustPolicies"`
+}
+
+type cosignTrustPolicy struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+	Keys   []struct {
+		Provider string `json:"provider"`
+		Name     string `json:"name,omitempty"`
+		Version  string `json:"version,omitempty"`
+	} `json:"keys"`
+	TLogVerify *bool           `json:"tLogVerify,omitempty"`
+	Keyless    json.RawMessage `json:"keyless,omitempty"`
+}
+
+func (g *gen) cosign(i int, v Verifier) {
+	var p cosignParams
+	if err := json.Unmarshal(nonNull(v.Parameters), &p); err != nil {
+		g.configError("%s: parameters: %v", v.display(), err)
+		g.line("v%d_report := false if false", i)
+		return
+	}
+	if len(p.TrustPolicies) == 0 {
+		g.configError("%s: parameters.trustPolicies is required", v.display())
+	}
+	if err := checkScopes(p.TrustPolicies); err != nil {
+		g.configError("%s: %v", v.display(), err)
+	}
+	// The trust policy for the image: the one whose scope matches, else the
+	// `*` one (scopes do not overlap, so at most one specific scope matches).
+	var wildcard *cosignTrustPolicy
+	first := true
+	for j := range p.TrustPolicies {
+		tp := &p.TrustPolicies[j]
+		if len(tp.Keyless) > 0 && string(tp.Keyless) != "null" {
+			g.configError("%s: trust policy %q: keyless verification is not supported yet", v.display(), tp.Name)
+		}
+		if len(tp.Keys) == 0 {
+			g.configError("%s: trust policy %q has no keys", v.display(), tp.Name)
+		}
+		var specific []string
+		for _, s := range tp.Scopes {
+			if s == "*" {
+				wildcard = tp
+			} else {
+				specific = append(specific, s)
+			}
+		}
+		if len(specific) == 0 {
+			continue
+		}
+		kw := "else :="
+		if first {
+			kw = fmt.Sprintf("v%d_policy :=", i)
+			first = false
+		}
+		g.line("%s %d if {", kw, j)
+		g.line("\tsome s in %s", jsonLiteral(specific))
+		g.line("\tscope_matches(s, image_name)")
+		g.line("}")
+	}
+	if wildcard != nil {
+		j := indexOf(p.TrustPolicies, wildcard)
+		if first {
+			g.line("v%d_policy := %d", i, j)
+		} else {
+			g.line("else := %d", j)
+		}
+	} else if first {
+		g.line("v%d_policy := -1 if false", i)
+	}
+	g.line("")
+	for j, tp := range p.TrustPolicies {
+		refs := make([]string, len(tp.Keys))
+		filters := make([]string, len(tp.Keys))
+		for k, key := range tp.Keys {
+			refs[k] = key.Provider
+			g.checkVisible(v, key.Provider)
+			var conds []string
+			if key.Name != "" {
+				conds = append(conds, "k.name == "+quote(key.Name))
+			}
+			if key.Version != "" {
+				conds = append(conds, "k.version == "+quote(key.Version))
+			}
+			filters[k] = strings.Join(conds, "; ")
+		}
+		tlog := tp.TLogVerify != nil && *tp.TLogVerify
+		g.line("# trust policy %q, scopes %s", tp.Name, strings.Join(tp.Scopes, ", "))
+		g.line("v%d_opts[%d] := {\"keys\": %s, \"tlog\": %t, \"warnings\": []}", i, j, concatCalls("kmp.keys", refs, filters), tlog)
+		g.line("")
+	}
+	g.line("v%d_report := cosign.verify(input.reference, v%d_opts[v%d_policy]) if v%d_applies", i, i, i, i)
+	g.line("")
+	g.line("reasons contains %s if {", quote(v.display()+": no trust policy scope matches the image"))
+	g.line("\tv%d_applies", i)
+	g.line("\tnot v%d_policy", i)
+	g.line("}")
+	g.scopeMatches()
+}
+
+// scopeMatches emits the scope matcher once.
+func (g *gen) scopeMatches() {
+	if strings.Contains(g.b.String(), "scope_matches(scope, name) if") {
+		return
+	}
+	g.line("")
+	g.line("# A scope is `*`, `host/repo`, or a prefix ending in `/*` or `*`.")
+	g.line(`scope_matches(scope, name) if scope == name`)
+	g.line(`scope_matches(scope, name) if {`)
+	g.line(`	endswith(scope, "*")`)
+	g.line(`	startswith(name, trim_suffix(scope, "*"))`)
+	g.line(`}`)
+}
+
+func indexOf(tps []cosignTrustPolicy, tp *cosignTrustPolicy) int {
+	for j := range tps {
+		if &tps[j] == tp {
+			return j
+		}
+	}
+	return -1
+}
+
+// checkScopes enforces Ratify's rules: one `*` at most, and no scope of one
+// policy may overlap a scope of any policy (so the choice is never ambiguous).
+func checkScopes(tps []cosignTrustPolicy) error {
+	type owned struct{ scope, policy string }
+	var all []owned
+	wild := 0
+	for _, tp := range tps {
+		if len(tp.Scopes) == 0 {
+			return fmt.Errorf("trust policy %q has no scopes", tp.Name)
+		}
+		for _, s := range tp.Scopes {
+			if s == "*" {
+				wild++
+				continue
+			}
+			if strings.Count(s, "*") > 1 || (strings.Contains(s, "*") && !strings.HasSuffix(s, "*")) {
+				return fmt.Errorf("trust policy %q: scope %q: a wildcard may only end a scope", tp.Name, s)
+			}
+			all = append(all, owned{s, tp.Name})
+		}
+	}
+	if wild > 1 {
+		return fmt.Errorf("the `*` scope may appear in one trust policy only")
+	}
+	for a := 0; a < len(all); a++ {
+		for b := a + 1; b < len(all); b++ {
+			if overlap(all[a].scope, all[b].scope) {
+				return fmt.Errorf("scope %q of trust policy %q overlaps scope %q of trust policy %q", all[a].scope, all[a].policy, all[b].scope, all[b].policy)
+			}
+		}
+	}
+	return nil
+}
+
+func overlap(a, b string) bool {
+	covers := func(pattern, s string) bool {
+		if strings.HasSuffix(pattern, "*") {
+			return strings.HasPrefix(strings.TrimSuffix(s, "*"), strings.TrimSuffix(pattern, "*"))
+		}
+		return pattern == s
+	}
+	return covers(a, b) || covers(b, a)
+}

@@ -1,0 +1,215 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/seed-12b584bc/ratify/builtins"
+	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
+	celpolicy "github.com/seed-12b584bc/ratify/engine/cel"
+	"github.com/seed-12b584bc/ratify/engine/compile"
+	"github.com/seed-12b584bc/ratify/engine/config"
+	"github.com/seed-12b584bc/ratify/engine/opa"
+)
+
+// policy is one compiled policy and the scope it runs with.
+type policy struct {
+	name   string // what it was made from, for decisions and `policy show`
+	scope  string // namespace whose providers it may use; "" cluster-wide
+	source string
+	rego   *opa.Policy
+	cel    *celpolicy.Policy
+	// verify is the compiled verification module of Ratify's rego-policy:
+	// its verifier_reports become the user policy's input.verifierReports.
+	verify *opa.Policy
+}
+
+func (p *policy) eval(ctx context.Context, env *builtins.Env, input map[string]any) (bool, []string, error) {
+	switch {
+	case p.cel != nil:
+		return p.cel.Eval(ctx, env, input)
+	case p.verify != nil:
+		doc, err := p.verify.Query(ctx, env, input)
+		if err != nil {
+			return false, nil, err
+		}
+		reports, _ := doc["verifier_reports"].([]any)
+		if len(reports) == 0 {
+			return false, []string{fmt.Sprintf("no signatures: %s has no artifact of a type the verifiers handle", input["reference"])}, nil
+		}
+		legacy := map[string]any{"verifierReports": reports}
+		for k, v := range input {
+			legacy[k] = v
+		}
+		return p.rego.Eval(ctx, env, legacy)
+	default:
+		return p.rego.Eval(ctx, env, input)
+	}
+}
+
+// policySet is the cluster policy and the per-namespace ones.
+type policySet struct {
+	cluster    *policy
+	namespaced map[string]*policy
+	warnings   []string
+}
+
+func (s *policySet) forNamespace(ns string) *policy {
+	if p, ok := s.namespaced[ns]; ok {
+		return p
+	}
+	return s.cluster
+}
+
+// buildPolicies compiles what is in force: for the cluster, the Policy
+// named ratify-policy (or the compiled default of the cluster Verifiers);
+// for a namespace, its NamespacedPolicy, or the compiled default of the
+// cluster Verifiers and the namespace's NamespacedVerifiers.
+func buildPolicies(ctx context.Context, res *config.Resources) (*policySet, error) {
+	set := &policySet{namespaced: map[string]*policy{}}
+	var cluster *v1beta1.Policy
+	for i := range res.Policies {
+		p := &res.Policies[i]
+		if p.Name != v1beta1.ClusterPolicyName {
+			set.warnings = append(set.warnings, fmt.Sprintf("Policy %s is ignored: the Policy in force must be named %s", p.Name, v1beta1.ClusterPolicyName))
+			continue
+		}
+		cluster = p
+	}
+	var clusterVerifiers []compile.Verifier
+	for _, v := range res.Verifiers {
+		clusterVerifiers = append(clusterVerifiers, verifierInput(v.Name, "", v.Spec))
+	}
+	byNS := map[string][]compile.Verifier{}
+	for _, v := range res.NamespacedVerifiers {
+		ns := config.Namespace(v.Namespace)
+		byNS[ns] = append(byNS[ns], verifierInput(v.Name, ns, v.Spec))
+	}
+
+	var err error
+	var clusterSpec *v1beta1.PolicySpec
+	name := "compiled default"
+	if cluster != nil {
+		clusterSpec, name = &cluster.Spec, "Policy "+cluster.Name
+	}
+	if set.cluster, err = fromSpec(ctx, name, "", clusterSpec, clusterVerifiers); err != nil {
+		return nil, err
+	}
+	for ns, vs := range byNS {
+		all := append(append([]compile.Verifier{}, clusterVerifiers...), vs...)
+		if set.namespaced[ns], err = fromSpec(ctx, "compiled default for namespace "+ns, ns, clusterSpec, all); err != nil {
+			return nil, err
+		}
+	}
+	for i := range res.NamespacedPolicies {
+		p := &res.NamespacedPolicies[i]
+		ns := config.Namespace(p.Namespace)
+		if set.namespaced[ns], err = fromSpec(ctx, "NamespacedPolicy "+ns+"/"+p.Name, ns, &p.Spec, append(append([]compile.Verifier{}, clusterVerifiers...), byNS[ns]...)); err != nil {
+			return nil, err
+		}
+	}
+	return set, nil
+}
+
+func verifierInput(name, ns string, spec v1beta1.VerifierSpec) compile.Verifier {
+	typ := spec.Type
+	if typ == "" {
+		typ = spec.Name
+	}
+	var types []string
+	for _, t := range strings.Split(spec.ArtifactTypes, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			types = append(types, t)
+		}
+	}
+	return compile.Verifier{Name: name, Namespace: ns, Type: typ, ArtifactTypes: types, Parameters: spec.Parameters.Raw}
+}
+
+// policyParams are the parameters of every policy type.
+type policyParams struct {
+	Policy      string                 `json:"policy"`
+	Validations []celpolicy.Validation `json:"validations"`
+}
+
+// fromSpec builds a policy from a Policy spec; nil means the compiled default.
+func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec, vs []compile.Verifier) (*policy, error) {
+	p := &policy{name: name, scope: scope}
+	typ := v1beta1.PolicyConfig
+	var raw json.RawMessage
+	if spec != nil {
+		typ, raw = spec.Type, spec.Parameters.Raw
+	}
+	var params policyParams
+	if typ != v1beta1.PolicyConfig && len(raw) > 0 {
+		if err := json.Unmarshal(raw, &params); err != nil {
+			return nil, fmt.Errorf("%s: parameters: %w", name, err)
+		}
+	}
+	sources := sourceNames(vs)
+	var err error
+	switch typ {
+	case v1beta1.PolicyConfig:
+		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: raw, Sources: append(sources, name)})
+		if err == nil {
+			p.rego, err = opa.Compile(ctx, map[string]string{"compiled.rego": p.source}, opa.Allow)
+		}
+	case v1beta1.PolicyRego:
+		p.source = params.Policy
+		p.rego, err = opa.Compile(ctx, map[string]string{"policy.rego": params.Policy}, opa.Allow)
+	case v1beta1.PolicyRatifyRego:
+		var verify string
+		verify, err = compile.Rego(compile.Input{Verifiers: vs, Package: "ratify.compiled", Sources: sources})
+		if err == nil {
+			p.verify, err = opa.Compile(ctx, map[string]string{"compiled.rego": verify}, opa.Contract{Package: "ratify.compiled", Rule: "verifier_reports"})
+		}
+		if err == nil {
+			p.source = verify + "\n# --- rego-policy ---\n" + params.Policy
+			p.rego, err = opa.Compile(ctx, map[string]string{"policy.rego": params.Policy}, opa.Valid)
+		}
+	case v1beta1.PolicyCEL:
+		b, _ := json.MarshalIndent(params.Validations, "", "  ")
+		p.source = string(b)
+		p.cel, err = celpolicy.Compile(params.Validations)
+	default:
+		err = fmt.Errorf("unknown policy type %q (supported: %s, %s, %s, %s)", typ,
+			v1beta1.PolicyConfig, v1beta1.PolicyRatifyRego, v1beta1.PolicyRego, v1beta1.PolicyCEL)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return p, nil
+}
+
+func sourceNames(vs []compile.Verifier) []string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, kmp.Ref(v.Namespace, v.Name))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// certificateStore builds the deprecated CertificateStore's provider.
+func certificateStore(name, provider string, raw json.RawMessage) (kmp.Provider, error) {
+	if provider != "inline" {
+		return kmp.Failing(fmt.Errorf("CertificateStore %s: provider %q is not supported (supported: inline)", name, provider)),
+			fmt.Errorf("CertificateStore %s: provider %q is not supported", name, provider)
+	}
+	var p struct {
+		Value string `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		err = fmt.Errorf("CertificateStore %s: parameters: %w", name, err)
+		return kmp.Failing(err), err
+	}
+	prov, err := kmp.NewInlineCertificates(name, p.Value)
+	if err != nil {
+		err = fmt.Errorf("CertificateStore %s: %w", name, err)
+		return kmp.Failing(err), err
+	}
+	return prov, nil
+}

@@ -1,0 +1,95 @@
+package sign
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/notaryproject/notation-core-go/signature"
+
+	_ "github.com/notaryproject/notation-core-go/signature/cose" // registers the COSE envelope
+	_ "github.com/notaryproject/notation-core-go/signature/jws"  // registers the JWS envelope
+	notationgo "github.com/notaryproject/notation-go"
+	notationreg "github.com/notaryproject/notation-go/registry"
+	"github.com/notaryproject/notation-go/signer"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/registry/remote"
+)
+
+// Envelope media types.
+const (
+	JWS  = "application/jose+json"
+	COSE = "application/cose"
+)
+
+// NotationAt signs like Notation with the signing time at, so that a
+// certificate valid then but expired now can sign (notation-go's signer
+// always signs now and refuses an expired certificate).
+func NotationAt(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, at time.Time) {
+	t.Helper()
+	sign(t, backdated{p: p, at: at}, repo, d, JWS)
+}
+
+type backdated struct {
+	p  *PKI
+	at time.Time
+}
+
+func (b backdated) Sign(_ context.Context, desc ocispec.Descriptor, opts notationgo.SignerSignOptions) ([]byte, *signature.SignerInfo, error) {
+	target := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
+	payload, err := json.Marshal(map[string]any{"targetArtifact": target})
+	if err != nil {
+		return nil, nil, err
+	}
+	local, err := signature.NewLocalSigner([]*x509.Certificate{b.p.Leaf, b.p.CA}, b.p.LeafKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	env, err := signature.NewEnvelope(opts.SignatureMediaType)
+	if err != nil {
+		return nil, nil, err
+	}
+	sig, err := env.Sign(&signature.SignRequest{
+		Payload:       signature.Payload{ContentType: "application/vnd.cncf.notary.payload.v1+json", Content: payload},
+		Signer:        local,
+		SigningTime:   b.at,
+		SigningScheme: signature.SigningSchemeX509,
+		SigningAgent:  "ratify-test",
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	content, err := env.Verify()
+	if err != nil {
+		return nil, nil, err
+	}
+	return sig, &content.SignerInfo, nil
+}
+
+// Notation signs the image d of repo with p's leaf, with notation-go, and
+// pushes the signature as a referrer (or by the tag schema when the
+// registry has no referrers API).
+func Notation(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, envelope string) {
+	t.Helper()
+	s, err := signer.NewGenericSigner(p.LeafKey, []*x509.Certificate{p.Leaf, p.CA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if envelope == "" {
+		envelope = JWS
+	}
+	sign(t, s, repo, d, envelope)
+}
+
+func sign(t testing.TB, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, envelope string) {
+	t.Helper()
+	_, err := notationgo.Sign(context.Background(), s, notationreg.NewRepository(repo), notationgo.SignOptions{
+		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: envelope},
+		ArtifactReference: d.Digest.String(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
