@@ -25,7 +25,8 @@ type inlineParams struct {
 }
 
 // inline holds keys or certificates given as PEM in the resource. Several
-// PEM blocks give several items, versioned by their position.
+// PEM blocks give several items, versioned by their position; inline items
+// have no name (a Verifier filtering keys by name never matches them).
 type inline struct {
 	keys  []Key
 	certs []Certificate
@@ -114,7 +115,7 @@ func ParseCertificates(ref, value string) ([]Certificate, error) {
 			return nil, fmt.Errorf("%w: certificate %d: %v", ErrBadContent, i+1, err)
 		}
 		out = append(out, Certificate{
-			Provider: ref, Name: ref, Version: version(i, len(blocks)), Enabled: true,
+			Provider: ref, Version: version(i, len(blocks)), Enabled: true,
 			Subject: c.Subject.String(), Issuer: c.Issuer.String(), NotAfter: c.NotAfter.UTC(),
 			PEM: string(pem.EncodeToMemory(b)),
 		})
@@ -153,7 +154,7 @@ func ParseKeys(ref, value string) ([]Key, error) {
 		}
 		der, _ := x509.MarshalPKIXPublicKey(pub)
 		out = append(out, Key{
-			Provider: ref, Name: ref, Version: version(i, len(blocks)), Enabled: true, Algorithm: alg,
+			Provider: ref, Version: version(i, len(blocks)), Enabled: true, Algorithm: alg,
 			PEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
 		})
 	}

@@ -82,6 +82,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
+	if errors.Is(err, errDenied) {
+		return code // the verdict and its reasons are already on stdout
+	}
 	msg := err.Error()
 	if strings.HasPrefix(msg, "unknown command") || strings.HasPrefix(msg, "unknown flag") || strings.Contains(msg, "required flag") {
 		msg += " (see ratify --help)"

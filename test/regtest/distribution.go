@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,12 +22,16 @@ import (
 type Registry struct {
 	// Host is host:port, as in an image reference.
 	Host string
+	// TLS is set when the registry serves HTTPS: CAFile is its CA.
+	TLS *TLSFiles
 }
 
 // DistributionOptions configure the distribution registry.
 type DistributionOptions struct {
 	// Username and Password, when set, turn on htpasswd authentication.
 	Username, Password string
+	// TLS serves HTTPS with a fresh CA (Registry.TLS.CAFile).
+	TLS bool
 }
 
 // StartDistribution runs the `distribution` registry binary (which has no
@@ -63,6 +66,12 @@ http:
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
 	}
+	var tlsFiles *TLSFiles
+	if opts.TLS {
+		f := NewTLSFiles(t, dir)
+		tlsFiles = &f
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", f.CertFile, f.KeyFile)
+	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -83,11 +92,11 @@ http:
 		logf.Close()
 	})
 	host := fmt.Sprintf("127.0.0.1:%d", port)
-	if err := waitHTTP(ctx, "http://"+host+"/v2/", 30*time.Second); err != nil {
+	if err := waitTCP(ctx, host, 30*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
 		t.Fatalf("distribution registry did not start: %v\n%s", err, log)
 	}
-	return &Registry{Host: host}
+	return &Registry{Host: host, TLS: tlsFiles}
 }
 
 func freePort(t testing.TB) int {
@@ -100,14 +109,13 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// waitHTTP polls url until it answers with any HTTP status.
-func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
+// waitTCP polls until host accepts connections.
+func waitTCP(ctx context.Context, host string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
+		conn, err := net.DialTimeout("tcp", host, time.Second)
 		if err == nil {
-			resp.Body.Close()
+			conn.Close()
 			return nil
 		}
 		if time.Now().After(deadline) {

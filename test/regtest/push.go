@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"net/http"
+	"os"
 	"testing"
 
 	"github.com/opencontainers/go-digest"
@@ -14,6 +18,26 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
+
+// Repo is a client for the repository name of r, over HTTPS trusting r's CA
+// when r serves TLS, else over plain HTTP.
+func (r *Registry) Repo(t testing.TB, name string) *remote.Repository {
+	t.Helper()
+	repo := Repo(t, r.Host, name, "", "")
+	if r.TLS != nil {
+		pem, err := os.ReadFile(r.TLS.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		repo.PlainHTTP = false
+		repo.Client = &auth.Client{Client: &http.Client{Transport: tr}, Cache: auth.NewCache()}
+	}
+	return repo
+}
 
 // Repo is a client for host/name over plain HTTP, with credentials when
 // username is set.

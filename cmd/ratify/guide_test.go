@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/seed-12b584bc/ratify/test/regtest"
+	"github.com/seed-12b584bc/ratify/test/tools"
+)
+
+// buildRatify builds the ratify binary once per test.
+func buildRatify(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ratify")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// guideResources reads the guide's YAML files from testdata/guide and fills
+// in the variables the guide sets in its shell.
+func guideResources(t *testing.T, vars map[string]string, files ...string) string {
+	t.Helper()
+	var docs []string
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join("testdata", "guide", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, os.Expand(string(b), func(k string) string {
+			v, ok := vars[k]
+			if !ok {
+				t.Fatalf("%s uses ${%s}, which the test does not set", f, k)
+			}
+			return v
+		}))
+	}
+	path := filepath.Join(t.TempDir(), "resources.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "---\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestGuideWithRealCLIs follows "Ratify on Azure" against a local HTTPS
+// distribution registry: images signed by the real notation and cosign
+// CLIs, ratify configured by the guide's YAML (inline KMPs in place of Key
+// Vault), verified by the ratify binary.
+func TestGuideWithRealCLIs(t *testing.T) {
+	notation := tools.Path(t, "notation")
+	cosign := tools.Path(t, "cosign")
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{TLS: true})
+	ratify := buildRatify(t)
+	trust := []string{"SSL_CERT_FILE=" + reg.TLS.CAFile}
+
+	repo := reg.Repo(t, "ratify-demo/net-monitor")
+	ref := func(name string) string {
+		return reg.Host + "/ratify-demo/net-monitor@" + regtest.PushImage(t, repo, name).Digest.String()
+	}
+	notationSigned, cosignSigned, unsigned := ref("notation"), ref("cosign"), ref("unsigned")
+
+	home := t.TempDir()
+	sh(t, home, trust, notation, "cert", "generate-test", "--default", "ratify-test")
+	sh(t, home, trust, notation, "sign", notationSigned)
+	pw := append(trust, "COSIGN_PASSWORD=", "TUF_ROOT="+filepath.Join(home, ".sigstore"))
+	sh(t, home, pw, cosign, "generate-key-pair")
+	sh(t, home, pw, cosign, "sign", "--key", "cosign.key", "--tlog-upload=false", "--yes", cosignSigned)
+
+	crtPEM, err := os.ReadFile(filepath.Join(home, ".config", "notation", "localkeys", "ratify-test.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(crtPEM)
+	crt, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(home, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	vars := map[string]string{
+		"IDENTITY_CLIENT_ID": "00000000-0000-0000-0000-000000000000",
+		"CERT_PEM":           quoted(string(crtPEM)),
+		"KEY_PEM":            quoted(string(keyPEM)),
+		"SUBJECT_DN":         crt.Subject.String(),
+	}
+	notationCfg := guideResources(t, vars, "store_config.yaml", "kmp_config_notation.yaml", "notation_config.yaml")
+	cosignCfg := guideResources(t, vars, "store_config.yaml", "kmp_config_cosign.yaml", "cosign_config.yaml")
+
+	verify := func(cfg, image string) (int, string) {
+		cmd := exec.Command(ratify, "verify", "-s", image, "-c", cfg)
+		cmd.Env = append(os.Environ(), trust...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String()
+	}
+	for _, c := range []struct {
+		name, cfg, image string
+		code             int
+		want             []string
+	}{
+		{"notation-signed", notationCfg, notationSigned, 0, []string{"ALLOWED", "notation: ok", "signer=" + crt.Subject.String(), "indent `certs:` under `verificationCertStores:`"}},
+		{"unsigned, notation config", notationCfg, unsigned, 1, []string{"DENIED", "no signatures"}},
+		{"cosign-signed", cosignCfg, cosignSigned, 0, []string{"ALLOWED", "cosign: ok"}},
+		{"unsigned, cosign config", cosignCfg, unsigned, 1, []string{"DENIED", "no signatures"}},
+		{"cosign-signed, notation config", notationCfg, cosignSigned, 1, []string{"DENIED", "no signatures"}},
+	} {
+		code, out := verify(c.cfg, c.image)
+		t.Logf("%s:\n%s", c.name, out)
+		if code != c.code {
+			t.Errorf("%s: exit %d, want %d\n%s", c.name, code, c.code, out)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("%s: output lacks %q\n%s", c.name, w, out)
+			}
+		}
+	}
+}
