@@ -2,9 +2,13 @@ package builtins
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,12 +23,23 @@ import (
 // arguments, policy scope and configuration revision: a key rotation is a
 // new revision, so it takes effect on the next evaluation.
 type Cache struct {
-	c *lru.Cache[string, any]
+	c *lru.Cache[string, result]
 }
 
 // NewCache bounds the cache to entries results, each kept for ttl.
 func NewCache(entries int64, ttl time.Duration) *Cache {
-	return &Cache{c: lru.New[string, any](entries, ttl)}
+	return &Cache{c: lru.New[string, result](entries, ttl)}
+}
+
+// result is a builtin's value, with its report decoded once for
+// verification functions.
+type result struct {
+	val any
+	rep *report.Report
+	err error
+	// conv holds the value converted for an engine (an OPA term, a CEL
+	// value), so a cached result is converted once, not per evaluation.
+	conv *sync.Map
 }
 
 // Call is one builtin invocation, for explanations.
@@ -49,20 +64,15 @@ type Env struct {
 	Cache    *Cache
 
 	mu        sync.Mutex
-	memo      map[string]memoEntry
+	memo      map[string]result
 	reports   []report.Report
 	calls     []Call
 	transient bool
 }
 
-type memoEntry struct {
-	val any
-	err error
-}
-
 // NewEnv returns an evaluation environment.
 func NewEnv(store *oras.Store, reg *kmp.Registry, scope, revision string, cache *Cache) *Env {
-	return &Env{Store: store, KMP: reg, Scope: scope, Revision: revision, Cache: cache, memo: map[string]memoEntry{}}
+	return &Env{Store: store, KMP: reg, Scope: scope, Revision: revision, Cache: cache, memo: map[string]result{}}
 }
 
 type envKey struct{}
@@ -87,27 +97,47 @@ var ErrBadArgument = errors.New("bad argument")
 // A verification function always returns a report (failures included); the
 // others return an error that the engine turns into an undefined result,
 // and that error is recorded as a failed report so the decision says why.
-func (e *Env) Call(ctx context.Context, name string, args []any) (val any, err error) {
-	f, ok := Lookup(name)
-	if !ok {
-		return nil, fmt.Errorf("unknown builtin %q", name)
+func (e *Env) Call(ctx context.Context, name string, args []any) (any, error) {
+	return e.CallAs(ctx, name, args, "", nil)
+}
+
+// CallAs is Call with the result converted by convert, an engine's
+// conversion to its own value type, named kind; conversions of a cached
+// result are themselves cached. convert must return immutable values.
+func (e *Env) CallAs(ctx context.Context, name string, args []any, kind string, convert func(any) (any, error)) (any, error) {
+	res, err := e.call(ctx, name, args)
+	if err != nil || convert == nil {
+		return res.val, err
 	}
-	if len(args) != len(f.Args) {
-		return nil, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgument, name, len(f.Args), len(args))
+	if v, ok := res.conv.Load(kind); ok {
+		return v, nil
 	}
-	for i, a := range f.Args {
-		if err := checkType(a.Type, args[i]); err != nil {
-			return nil, fmt.Errorf("%w: %s argument %d (%s): %v", ErrBadArgument, name, i+1, a.Name, err)
-		}
-	}
-	key, err := callKey(name, args)
+	v, err := convert(res.val)
 	if err != nil {
 		return nil, err
 	}
+	res.conv.Store(kind, v)
+	return v, nil
+}
+
+func (e *Env) call(ctx context.Context, name string, args []any) (res result, err error) {
+	f, ok := Lookup(name)
+	if !ok {
+		return res, fmt.Errorf("unknown builtin %q", name)
+	}
+	if len(args) != len(f.Args) {
+		return res, fmt.Errorf("%w: %s takes %d arguments, got %d", ErrBadArgument, name, len(f.Args), len(args))
+	}
+	for i, a := range f.Args {
+		if err := checkType(a.Type, args[i]); err != nil {
+			return res, fmt.Errorf("%w: %s argument %d (%s): %v", ErrBadArgument, name, i+1, a.Name, err)
+		}
+	}
+	key := callKey(name, args)
 	e.mu.Lock()
 	if m, ok := e.memo[key]; ok {
 		e.mu.Unlock()
-		return m.val, m.err
+		return m, m.err
 	}
 	e.mu.Unlock()
 
@@ -115,32 +145,33 @@ func (e *Env) Call(ctx context.Context, name string, args []any) (val any, err e
 	ckey := e.Revision + "|" + e.Scope + "|" + key
 	cached := false
 	if cacheable {
-		if v, ok := e.Cache.c.Get(ckey); ok {
-			val, cached = v, true
-		}
+		res, cached = e.Cache.c.Get(ckey)
 	}
 	if !cached {
-		val, err = e.invoke(ctx, f, args)
+		res.val, res.err = e.invoke(ctx, f, args)
+		res.conv = &sync.Map{}
+		if res.err == nil && f.Verifies {
+			r := fromValue(res.val)
+			res.rep = &r
+		}
 	}
+	val, err := res.val, res.err
 	transient := err != nil && oras.IsTransient(err)
-	var rep *report.Report
-	if err == nil && f.Verifies {
-		r := fromValue(val)
-		rep = &r
-		transient = r.Transient
+	if res.rep != nil {
+		transient = res.rep.Transient
 	}
 	if cacheable && !cached && !transient && err == nil {
-		e.Cache.c.Add(ckey, val, 1)
+		e.Cache.c.Add(ckey, res, 1)
 	}
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.memo[key] = memoEntry{val, err}
+	e.memo[key] = res
 	e.transient = e.transient || transient
 	call := Call{Name: name, Args: args, Result: val, Cached: cached}
 	switch {
-	case rep != nil:
-		e.reports = append(e.reports, *rep)
+	case res.rep != nil:
+		e.reports = append(e.reports, *res.rep)
 	case err != nil:
 		call.Error = err.Error()
 		subject := ""
@@ -152,7 +183,7 @@ func (e *Env) Call(ctx context.Context, name string, args []any) (val any, err e
 		e.reports = append(e.reports, r)
 	}
 	e.calls = append(e.calls, call)
-	return val, err
+	return res, err
 }
 
 // invoke runs the implementation; a panic becomes an error, never a crash.
@@ -229,12 +260,70 @@ func typeName(v any) string {
 	return "number"
 }
 
-func callKey(name string, args []any) (string, error) {
-	b, err := json.Marshal(args) // map keys are sorted: a canonical key
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrBadArgument, err)
+// callKey is name and a digest of a canonical encoding of args (map keys
+// sorted, every value length-prefixed so no two argument lists collide).
+func callKey(name string, args []any) string {
+	h := sha256.New()
+	buf := make([]byte, 0, 512)
+	for _, a := range args {
+		buf = appendCanonical(buf, a)
 	}
-	return name + string(b), nil
+	h.Write(buf)
+	return name + "|" + hex.EncodeToString(h.Sum(nil))
+}
+
+func appendCanonical(buf []byte, v any) []byte {
+	switch v := v.(type) {
+	case nil:
+		return append(buf, 'n')
+	case bool:
+		if v {
+			return append(buf, 't')
+		}
+		return append(buf, 'f')
+	case string:
+		buf = append(buf, 's')
+		buf = strconv.AppendInt(buf, int64(len(v)), 10)
+		buf = append(buf, ':')
+		return append(buf, v...)
+	case float64:
+		buf = append(buf, 'd')
+		buf = strconv.AppendFloat(buf, v, 'g', -1, 64)
+		return append(buf, ';')
+	case json.Number:
+		buf = append(buf, 'd')
+		buf = append(buf, v...)
+		return append(buf, ';')
+	case []any:
+		buf = append(buf, '[')
+		buf = strconv.AppendInt(buf, int64(len(v)), 10)
+		buf = append(buf, ':')
+		for _, x := range v {
+			buf = appendCanonical(buf, x)
+		}
+		return buf
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		buf = append(buf, '{')
+		buf = strconv.AppendInt(buf, int64(len(v)), 10)
+		buf = append(buf, ':')
+		for _, k := range keys {
+			buf = appendCanonical(buf, k)
+			buf = appendCanonical(buf, v[k])
+		}
+		return buf
+	default:
+		// Other numbers: their JSON form.
+		b, _ := json.Marshal(v)
+		buf = append(buf, 'j')
+		buf = strconv.AppendInt(buf, int64(len(b)), 10)
+		buf = append(buf, ':')
+		return append(buf, b...)
+	}
 }
 
 // toValue converts a Go value to its JSON-like form.

@@ -35,7 +35,7 @@ type world struct {
 
 func q(s string) string { b, _ := json.Marshal(s); return string(b) }
 
-func newWorld(t *testing.T) *world {
+func newWorld(t testing.TB) *world {
 	t.Helper()
 	reg := regtest.StartOCI11(t, 0)
 	w := &world{host: reg.Host, images: map[string]string{}, imageDigests: map[string]ocispec.Descriptor{}}

@@ -33,11 +33,11 @@ func (p *policy) eval(ctx context.Context, env *builtins.Env, input map[string]a
 	case p.cel != nil:
 		return p.cel.Eval(ctx, env, input)
 	case p.verify != nil:
-		doc, err := p.verify.Query(ctx, env, input)
+		v, err := p.verify.Rule(ctx, env, "verifier_reports", input)
 		if err != nil {
 			return false, nil, err
 		}
-		reports, _ := doc["verifier_reports"].([]any)
+		reports, _ := v.([]any)
 		if len(reports) == 0 {
 			return false, []string{fmt.Sprintf("no signatures: %s has no artifact of a type the verifiers handle", input["reference"])}, nil
 		}

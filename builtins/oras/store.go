@@ -96,6 +96,9 @@ type configured struct {
 	cfg       Config
 	backend   backend
 	referrers *lru.Cache[string, []ocispec.Descriptor]
+	// pinned caches the descriptors of digest references for the referrers
+	// TTL: content by digest is immutable, only its deletion is not.
+	pinned *lru.Cache[string, ocispec.Descriptor]
 }
 
 // Store routes each reference to the first configured store whose scopes
@@ -147,6 +150,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		c := &configured{cfg: cfg, backend: b}
 		if cfg.ReferrersTTL > 0 {
 			c.referrers = lru.New[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
+			c.pinned = lru.New[string, ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
 		}
 		if len(cfg.Scopes) > 0 {
 			scoped = append(scoped, c)
@@ -220,6 +224,11 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
+	if ref.Digest != "" {
+		if desc, ok := c.pinned.Get(ref.String()); ok {
+			return desc, nil
+		}
+	}
 	desc, err := c.backend.resolve(ctx, ref)
 	if err != nil {
 		return ocispec.Descriptor{}, wrap("resolve", ref.String(), err)
@@ -231,6 +240,9 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 	if desc.Size > c.cfg.MaxManifestBytes {
 		return ocispec.Descriptor{}, &Error{Op: "resolve", Ref: ref.String(), Kind: ErrTooLarge,
 			Err: fmt.Errorf("manifest is %d bytes, limit %d", desc.Size, c.cfg.MaxManifestBytes)}
+	}
+	if ref.Digest != "" {
+		c.pinned.Add(ref.String(), desc, 1)
 	}
 	return desc, nil
 }

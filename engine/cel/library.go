@@ -5,12 +5,10 @@ package cel
 
 import (
 	"context"
-	"reflect"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/seed-12b584bc/ratify/builtins"
 )
@@ -73,8 +71,6 @@ func celType(t builtins.Type) *cel.Type {
 	return cel.DynType
 }
 
-var valueType = reflect.TypeOf(&structpb.Value{})
-
 func binding(f *builtins.Func) func(context.Context, ...ref.Val) ref.Val {
 	return func(ctx context.Context, vals ...ref.Val) ref.Val {
 		env, ok := builtins.EnvFrom(ctx)
@@ -83,16 +79,16 @@ func binding(f *builtins.Func) func(context.Context, ...ref.Val) ref.Val {
 		}
 		args := make([]any, len(vals))
 		for i, v := range vals {
-			native, err := v.ConvertToNative(valueType)
+			native, err := toNative(v)
 			if err != nil {
 				return types.NewErr("%s: argument %d: %v", f.Name, i+1, err)
 			}
-			args[i] = native.(*structpb.Value).AsInterface()
+			args[i] = native
 		}
-		val, err := env.Call(ctx, f.Name, args)
+		val, err := env.CallAs(ctx, f.Name, args, "cel", toVal)
 		if err != nil {
 			return types.NewErr("%s: %v", f.Name, err)
 		}
-		return types.DefaultTypeAdapter.NativeToValue(val)
+		return val.(ref.Val)
 	}
 }

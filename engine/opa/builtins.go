@@ -78,14 +78,18 @@ func impl(f *builtins.Func) rego.BuiltinDyn {
 			}
 			args[i] = v
 		}
-		val, err := env.Call(bctx.Context, f.Name, args)
+		val, err := env.CallAs(bctx.Context, f.Name, args, "opa", toTerm)
 		if err != nil {
 			return nil, err
 		}
-		v, err := ast.InterfaceToValue(val)
-		if err != nil {
-			return nil, fmt.Errorf("%s: result: %w", f.Name, err)
-		}
-		return ast.NewTerm(v), nil
+		return val.(*ast.Term), nil
 	}
+}
+
+func toTerm(v any) (any, error) {
+	val, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("result: %w", err)
+	}
+	return ast.NewTerm(val), nil
 }

@@ -33,9 +33,11 @@ var (
 	Valid = Contract{Package: Package, Rule: "valid"}
 )
 
-// Policy is a compiled, prepared Rego policy.
+// Policy is a compiled, prepared Rego policy. Queries are prepared per
+// rule: a decision asks for the contract's rule only, and for reasons only
+// when it denies, so rules nobody reads are never evaluated.
 type Policy struct {
-	query    rego.PreparedEvalQuery
+	rules    map[string]rego.PreparedEvalQuery
 	contract Contract
 }
 
@@ -51,7 +53,7 @@ func Compile(ctx context.Context, modules map[string]string, c Contract) (*Polic
 	}
 	sort.Strings(names)
 	found := false
-	opts := []func(*rego.Rego){rego.Query("data." + pkg), rego.StrictBuiltinErrors(false)}
+	var opts []func(*rego.Rego)
 	for _, n := range names {
 		m, err := ast.ParseModuleWithOpts(n, modules[n], ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
@@ -73,35 +75,53 @@ func Compile(ctx context.Context, modules map[string]string, c Contract) (*Polic
 	if !found {
 		return nil, fmt.Errorf("%w: the policy must declare package %s with a rule %q", ErrContract, pkg, rule)
 	}
-	pq, err := rego.New(opts...).PrepareForEval(ctx)
+	p := &Policy{rules: map[string]rego.PreparedEvalQuery{}, contract: c}
+	for _, r := range []string{rule, "reasons"} {
+		ro := append([]func(*rego.Rego){rego.Query("data." + pkg + "." + r), rego.StrictBuiltinErrors(false)}, opts...)
+		pq, err := rego.New(ro...).PrepareForEval(ctx)
+		if err != nil {
+			return nil, err
+		}
+		p.rules[r] = pq
+	}
+	return p, nil
+}
+
+// Rule evaluates one rule of the policy's package with input; undefined is nil.
+func (p *Policy) Rule(ctx context.Context, env *builtins.Env, rule string, input map[string]any) (any, error) {
+	pq, ok := p.rules[rule]
+	if !ok {
+		return nil, fmt.Errorf("rule %q was not prepared", rule)
+	}
+	in, err := inputValue(input)
 	if err != nil {
 		return nil, err
 	}
-	return &Policy{query: pq, contract: c}, nil
-}
-
-// Query evaluates the policy's package with input and returns its document.
-func (p *Policy) Query(ctx context.Context, env *builtins.Env, input map[string]any) (map[string]any, error) {
-	rs, err := p.query.Eval(builtins.WithEnv(ctx, env), rego.EvalInput(input))
+	rs, err := pq.Eval(builtins.WithEnv(ctx, env), rego.EvalParsedInput(in))
 	if err != nil {
 		return nil, err
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
-		return map[string]any{}, nil
+		return nil, nil
 	}
-	doc, _ := rs[0].Expressions[0].Value.(map[string]any)
-	return doc, nil
+	return rs[0].Expressions[0].Value, nil
 }
 
 // Eval evaluates the policy with input. allow is false unless the
 // contract's rule is true: undefined or non-boolean denies.
 func (p *Policy) Eval(ctx context.Context, env *builtins.Env, input map[string]any) (allow bool, reasons []string, err error) {
-	doc, err := p.Query(ctx, env, input)
+	v, err := p.Rule(ctx, env, p.contract.Rule, input)
 	if err != nil {
 		return false, nil, err
 	}
-	allow, _ = doc[p.contract.Rule].(bool)
-	if rs, ok := doc["reasons"].([]any); ok {
+	if allow, _ = v.(bool); allow {
+		return true, nil, nil
+	}
+	v, err = p.Rule(ctx, env, "reasons", input)
+	if err != nil {
+		return false, nil, err
+	}
+	if rs, ok := v.([]any); ok {
 		for _, r := range rs {
 			if s, ok := r.(string); ok {
 				reasons = append(reasons, s)
@@ -112,4 +132,18 @@ func (p *Policy) Eval(ctx context.Context, env *builtins.Env, input map[string]a
 	}
 	sort.Strings(reasons)
 	return allow, reasons, nil
+}
+
+// inputValue converts the input; flat string maps (ratify's input) skip
+// OPA's generic JSON round trip.
+func inputValue(input map[string]any) (ast.Value, error) {
+	terms := make([][2]*ast.Term, 0, len(input))
+	for k, v := range input {
+		s, ok := v.(string)
+		if !ok {
+			return ast.InterfaceToValue(input)
+		}
+		terms = append(terms, [2]*ast.Term{ast.StringTerm(k), ast.StringTerm(s)})
+	}
+	return ast.NewObject(terms...), nil
 }
