@@ -212,3 +212,10 @@ func newTraceID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// NewEnv returns a builtin environment on the engine's configuration, for
+// tools that run policies themselves (`ratify policy test`, `ratify opa`).
+// scope is the namespace whose key management providers are visible.
+func (e *Engine) NewEnv(scope string) *builtins.Env {
+	return builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.cache)
+}
