@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build test tools lint fmt fuzz clean demo generate
+.PHONY: all build test tools lint fmt fuzz clean demo generate bench
 
 all: build
 
@@ -39,6 +39,8 @@ FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime $(FUZZTIME) ./builtins/oras
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/config
+	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/notation
+	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/cosign
 
 clean:
 	rm -rf $(BIN)
@@ -46,3 +48,7 @@ clean:
 ## demo: sign an image in a local registry with notation and cosign, then discover it
 demo:
 	@test/demo.sh
+
+## bench: benchmarks (decision cost with cached builtin results, ...)
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/...
