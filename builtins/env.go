@@ -62,6 +62,9 @@ type Env struct {
 	// Revision identifies the configuration; it is part of cache keys.
 	Revision string
 	Cache    *Cache
+	// Observe, when set, is told of every builtin call that ran (not of
+	// memoized ones): for metrics.
+	Observe func(name string, d time.Duration, success, cached bool)
 
 	mu        sync.Mutex
 	memo      map[string]result
@@ -147,6 +150,7 @@ func (e *Env) call(ctx context.Context, name string, args []any) (res result, er
 	if cacheable {
 		res, cached = e.Cache.c.Get(ckey)
 	}
+	start := time.Now()
 	if !cached {
 		res.val, res.err = e.invoke(ctx, f, args)
 		res.conv = &sync.Map{}
@@ -162,6 +166,10 @@ func (e *Env) call(ctx context.Context, name string, args []any) (res result, er
 	}
 	if cacheable && !cached && !transient && err == nil {
 		e.Cache.c.Add(ckey, res, 1)
+	}
+	if e.Observe != nil {
+		ok := err == nil && (res.rep == nil || res.rep.IsSuccess)
+		e.Observe(name, time.Since(start), ok, cached)
 	}
 
 	e.mu.Lock()

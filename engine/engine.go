@@ -53,6 +53,8 @@ type Options struct {
 	BuiltinCacheTTL     time.Duration
 	// StoreOptions are passed to the store.
 	StoreOptions oras.Options
+	// ObserveBuiltin is told of every builtin call that ran (for metrics).
+	ObserveBuiltin func(name string, d time.Duration, success, cached bool)
 }
 
 // Engine is an immutable snapshot of configuration: store, key management
@@ -66,6 +68,7 @@ type Engine struct {
 	policies *policySet
 	warnings []string
 	log      *slog.Logger
+	observe  func(name string, d time.Duration, success, cached bool)
 }
 
 // New builds an engine from resources.
@@ -74,7 +77,7 @@ func New(ctx context.Context, res *config.Resources, opts Options) (*Engine, err
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Engine{revision: res.Revision(), log: log}
+	e := &Engine{revision: res.Revision(), log: log, observe: opts.ObserveBuiltin}
 	if opts.BuiltinCacheEntries == 0 {
 		opts.BuiltinCacheEntries = 10000
 	}
@@ -180,7 +183,7 @@ func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) (d Dec
 
 	p := e.policies.forNamespace(namespace)
 	d.Policy = p.name
-	env := builtins.NewEnv(e.store, e.kmp, p.scope, e.revision, e.cache)
+	env := e.NewEnv(p.scope)
 	input := map[string]any{"subject": subject, "reference": d.Reference, "digest": d.Digest, "namespace": namespace}
 	allow, reasons, err := p.eval(ctx, env, input)
 	d.Reports = env.Reports()
@@ -217,5 +220,19 @@ func newTraceID() string {
 // tools that run policies themselves (`ratify policy test`, `ratify opa`).
 // scope is the namespace whose key management providers are visible.
 func (e *Engine) NewEnv(scope string) *builtins.Env {
-	return builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.cache)
+	env := builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.cache)
+	env.Observe = e.observe
+	return env
+}
+
+// CacheScope names the set of namespaces whose decisions on one digest
+// are interchangeable: the policy's scope for policies compiled from
+// Verifiers (which never read the namespace), and the namespace itself for
+// user policies, which may (a namespace exemption, say).
+func (e *Engine) CacheScope(namespace string) string {
+	p := e.policies.forNamespace(namespace)
+	if p.compiled {
+		return "scope:" + p.scope
+	}
+	return "namespace:" + namespace
 }

@@ -23,6 +23,8 @@ type policy struct {
 	source string
 	rego   *opa.Policy
 	cel    *celpolicy.Policy
+	// compiled is true for policies generated from Verifiers alone.
+	compiled bool
 	// verify is the compiled verification module of Ratify's rego-policy:
 	// its verifier_reports become the user policy's input.verifierReports.
 	verify *opa.Policy
@@ -153,6 +155,7 @@ func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec,
 	var err error
 	switch typ {
 	case v1beta1.PolicyConfig:
+		p.compiled = true
 		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: raw, Sources: append(sources, name)})
 		if err == nil {
 			p.rego, err = opa.Compile(ctx, map[string]string{"compiled.rego": p.source}, opa.Allow)

@@ -93,7 +93,7 @@ type remoteBackend struct {
 	repos map[string]*remote.Repository
 }
 
-func newRemote(cfg Config) (*remoteBackend, error) {
+func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*remoteBackend, error) {
 	base := cfg.Transport
 	if base == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -108,6 +108,9 @@ func newRemote(cfg Config) (*remoteBackend, error) {
 		base = tr
 	} else if cfg.CAFile != "" {
 		return nil, fmt.Errorf("a custom CA bundle needs the default transport")
+	}
+	if wrap != nil {
+		base = wrap(base)
 	}
 	policy := cfg.Retry.withDefaults()
 	rt := &retry.Transport{Base: base, Policy: func() retry.Policy { return policy }}

@@ -83,6 +83,9 @@ type Options struct {
 	// blobs by digest); 0 means DefaultContentCacheBytes, negative disables it.
 	ContentCacheBytes int64
 	Logger            *slog.Logger
+	// WrapTransport, when set, wraps every registry store's transport (to
+	// count or log registry requests).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // backend is one configured source of content.
@@ -96,9 +99,10 @@ type configured struct {
 	cfg       Config
 	backend   backend
 	referrers *lru.Cache[string, []ocispec.Descriptor]
-	// pinned caches the descriptors of digest references for the referrers
-	// TTL: content by digest is immutable, only its deletion is not.
-	pinned *lru.Cache[string, ocispec.Descriptor]
+	// resolved caches resolutions for the referrers TTL: a digest names
+	// immutable content (only its deletion is not), and a tag that moves is
+	// seen moved within the TTL, as Ratify's subject cache does.
+	resolved *lru.Cache[string, ocispec.Descriptor]
 }
 
 // Store routes each reference to the first configured store whose scopes
@@ -138,7 +142,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		)
 		switch cfg.Type {
 		case TypeRemote, "":
-			b, err = newRemote(cfg)
+			b, err = newRemote(cfg, opts.WrapTransport)
 		case TypeLayout:
 			b, err = newLayout(ctx, cfg)
 		default:
@@ -150,7 +154,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		c := &configured{cfg: cfg, backend: b}
 		if cfg.ReferrersTTL > 0 {
 			c.referrers = lru.New[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
-			c.pinned = lru.New[string, ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
+			c.resolved = lru.New[string, ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
 		}
 		if len(cfg.Scopes) > 0 {
 			scoped = append(scoped, c)
@@ -224,10 +228,8 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if ref.Digest != "" {
-		if desc, ok := c.pinned.Get(ref.String()); ok {
-			return desc, nil
-		}
+	if desc, ok := c.resolved.Get(ref.String()); ok {
+		return desc, nil
 	}
 	desc, err := c.backend.resolve(ctx, ref)
 	if err != nil {
@@ -241,9 +243,7 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 		return ocispec.Descriptor{}, &Error{Op: "resolve", Ref: ref.String(), Kind: ErrTooLarge,
 			Err: fmt.Errorf("manifest is %d bytes, limit %d", desc.Size, c.cfg.MaxManifestBytes)}
 	}
-	if ref.Digest != "" {
-		c.pinned.Add(ref.String(), desc, 1)
-	}
+	c.resolved.Add(ref.String(), desc, 1)
 	return desc, nil
 }
 
