@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/seed-12b584bc/ratify/engine"
+	"github.com/seed-12b584bc/ratify/engine/config"
+	"github.com/seed-12b584bc/ratify/engine/server"
+)
+
+type serveOpts struct {
+	config string
+	serve  server.ServeOptions
+	server server.Options
+}
+
+func newServeCmd(a *app) *cobra.Command {
+	o := &serveOpts{}
+	cmd := &cobra.Command{
+		Use:   "serve -c RESOURCES --cert-dir DIR",
+		Short: "Run the Gatekeeper external-data provider",
+		Long: `serve answers Gatekeeper's external-data requests (ProviderRequest,
+externaldata.gatekeeper.sh/v1beta1) at /ratify/gatekeeper/v1/verify and
+/ratify/gatekeeper/v1/mutate, in Ratify's wire format: each key is an image,
+optionally prefixed [namespace]; each item value is {isSuccess,
+verifierReports, traceID, timestamp, version}; mutation answers the image
+pinned to the digest verification resolved.
+
+It serves HTTPS with --cert-dir (tls.crt and tls.key, reloaded when they
+change); with --ca-cert-file, mutual TLS: only clients with a certificate from
+that CA (Gatekeeper's) are served. --http serves plain HTTP, for local use.
+Prometheus metrics are on --metrics-addr; /healthz and /readyz on the provider.
+
+Every key is answered before the request's deadline: one not decided in time
+gets an item error (Gatekeeper then denies), never a pass.`,
+		Example: `  ratify serve -c resources.yaml --cert-dir /usr/local/tls --ca-cert-file /usr/local/tls/client-ca/ca.crt
+  ratify serve -c resources.yaml --http --addr 127.0.0.1:6001`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Servers log JSON, one event per line, with trace IDs.
+			level := slog.LevelInfo
+			if a.verbose {
+				level = slog.LevelDebug
+			}
+			a.log = slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+			return o.run(cmd, a)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.config, "config", "c", "", "resources YAML (Store, KeyManagementProvider, Verifier, Policy, ...)")
+	f.StringVar(&o.serve.Addr, "addr", ":6001", "provider address")
+	f.StringVar(&o.serve.MetricsAddr, "metrics-addr", ":8888", `Prometheus metrics address ("-" disables)`)
+	f.StringVar(&o.serve.CertDir, "cert-dir", "", "directory with tls.crt and tls.key")
+	f.StringVar(&o.serve.ClientCAFile, "ca-cert-file", "", "CA of client certificates (Gatekeeper's): turns on mutual TLS")
+	f.BoolVar(&o.serve.PlainHTTP, "http", false, "serve plain HTTP (local use only)")
+	f.DurationVar(&o.server.VerifyTimeout, "verify-timeout", 2900*time.Millisecond, "deadline of a verification request")
+	f.DurationVar(&o.server.MutateTimeout, "mutate-timeout", 950*time.Millisecond, "deadline of a mutation request")
+	f.DurationVar(&o.server.CacheTTL, "cache-ttl", 60*time.Second, "how long a decision is reused (negative disables)")
+	f.IntVar(&o.server.MaxKeys, "max-keys", 256, "most keys accepted in one request")
+	f.IntVar(&o.server.Workers, "workers", 64, "keys evaluated at once")
+	_ = cmd.MarkFlagRequired("config")
+	return cmd
+}
+
+func (o *serveOpts) run(cmd *cobra.Command, a *app) error {
+	if o.serve.PlainHTTP && (o.serve.CertDir != "" || o.serve.ClientCAFile != "") {
+		return fail(exitError, fmt.Errorf("--http cannot be combined with --cert-dir or --ca-cert-file"))
+	}
+	o.server.Logger = a.log
+	srv := server.New(o.server)
+	res, err := config.LoadFile(o.config)
+	if err != nil {
+		return fail(exitError, err)
+	}
+	res.Warn(a.log)
+	eng, err := engine.New(cmd.Context(), res, srv.EngineOptions(engine.Options{Logger: a.log}))
+	if err != nil {
+		return fail(exitError, err)
+	}
+	for _, w := range eng.Warnings() {
+		a.log.Warn(w)
+	}
+	srv.SetEngine(eng)
+	a.log.Info("configuration loaded", "file", o.config, "revision", eng.Revision())
+	if err := srv.ListenAndServe(cmd.Context(), o.serve); err != nil {
+		return fail(exitError, err)
+	}
+	return nil
+}

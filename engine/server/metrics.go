@@ -1,0 +1,80 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, with Ratify's names where
+// Ratify has one. They live in the server's own registry (no globals).
+type metrics struct {
+	reg            *prometheus.Registry
+	verifyDuration prometheus.Histogram
+	mutateDuration prometheus.Histogram
+	requests       *prometheus.CounterVec
+	verifier       *prometheus.HistogramVec
+	cache          *prometheus.CounterVec
+	registry       *prometheus.CounterVec
+	systemErrors   prometheus.Counter
+}
+
+// ms buckets from 1 ms to ~8 s, as admission latencies go.
+var msBuckets = prometheus.ExponentialBuckets(1, 2, 14)
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		verifyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ratify_verification_request", Help: "Duration of verification requests, in milliseconds.", Buckets: msBuckets}),
+		mutateDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ratify_mutation_request", Help: "Duration of mutation requests, in milliseconds.", Buckets: msBuckets}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ratify_requests_total", Help: "External-data requests by endpoint and outcome (ok, bad_request, too_large, method_not_allowed, too_many_keys)."},
+			[]string{"endpoint", "outcome"}),
+		verifier: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ratify_verifier_duration", Help: "Duration of builtin calls that ran (not memoized), in milliseconds, by builtin, success and whether the result came from the builtin cache.", Buckets: msBuckets},
+			[]string{"verifier", "success", "cached"}),
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ratify_cache_count", Help: "Decision cache lookups by result (hit, miss)."}, []string{"cache_hit"}),
+		registry: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ratify_registry_request_count", Help: "Registry requests by status code and registry host."}, []string{"status_code", "registry_host"}),
+		systemErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ratify_system_error_count", Help: "Internal errors: panics recovered while evaluating a key."}),
+	}
+	m.reg.MustRegister(m.verifyDuration, m.mutateDuration, m.requests, m.verifier, m.cache, m.registry, m.systemErrors,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+func (m *metrics) observeBuiltin(name string, d time.Duration, success, cached bool) {
+	m.verifier.WithLabelValues(name, strconv.FormatBool(success), strconv.FormatBool(cached)).Observe(float64(d) / float64(time.Millisecond))
+}
+
+// countingTransport counts registry requests by status.
+type countingTransport struct {
+	next http.RoundTripper
+	m    *metrics
+}
+
+func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	status := "error"
+	if err == nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	t.m.registry.WithLabelValues(status, strings.ToLower(req.URL.Host)).Inc()
+	return resp, err
+}
+
+func (m *metrics) wrapTransport(rt http.RoundTripper) http.RoundTripper {
+	return countingTransport{next: rt, m: m}
+}

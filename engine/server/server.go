@@ -1,0 +1,215 @@
+// Package server answers Gatekeeper's external-data requests
+// (externaldata.gatekeeper.sh/v1beta1 ProviderRequest) at
+// /ratify/gatekeeper/v1/verify and /mutate, with Ratify's wire format, over
+// HTTPS (mutual TLS with Gatekeeper's CA) on :6001, and Prometheus metrics on
+// their own port.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/engine"
+	"github.com/seed-12b584bc/ratify/internal/lru"
+)
+
+// Paths of the provider endpoints, as in Ratify.
+const (
+	VerifyPath = "/ratify/gatekeeper/v1/verify"
+	MutatePath = "/ratify/gatekeeper/v1/mutate"
+)
+
+// Version is reported in every item value.
+const Version = "1.0.0"
+
+// Options configure a Server. Zero values take the defaults.
+type Options struct {
+	// VerifyTimeout and MutateTimeout bound a request: keys not decided by
+	// then get an item error. Defaults 2.9s and 0.95s, as Ratify's executor.
+	VerifyTimeout time.Duration
+	MutateTimeout time.Duration
+	// MaxKeys refuses requests with more keys; default 256.
+	MaxKeys int
+	// MaxBodyBytes refuses larger bodies; default 1 MiB.
+	MaxBodyBytes int64
+	// Workers bounds keys evaluated at once across requests; default 64
+	// (evaluation mostly waits on registries).
+	Workers int
+	// CacheTTL is how long a decision is reused; default 60s, negative
+	// disables the decision cache. CacheEntries bounds it; default 100,000.
+	CacheTTL     time.Duration
+	CacheEntries int64
+	Logger       *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.VerifyTimeout <= 0 {
+		o.VerifyTimeout = 2900 * time.Millisecond
+	}
+	if o.MutateTimeout <= 0 {
+		o.MutateTimeout = 950 * time.Millisecond
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 256
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 1 << 20
+	}
+	if o.Workers <= 0 {
+		o.Workers = max(64, 8*runtime.GOMAXPROCS(0))
+	}
+	if o.CacheTTL == 0 {
+		o.CacheTTL = 60 * time.Second
+	}
+	if o.CacheEntries <= 0 {
+		o.CacheEntries = 100000
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Server is the external-data provider. The engine it uses can be swapped
+// at any time (a configuration change); decisions cached under the old
+// engine's revision are not reused.
+type Server struct {
+	opts      Options
+	engine    atomic.Pointer[engine.Engine]
+	decisions *lru.Cache[string, engine.Decision]
+	flight    singleflight.Group
+	sem       chan struct{}
+	metrics   *metrics
+	log       *slog.Logger
+}
+
+// New returns a server; call SetEngine before serving.
+func New(opts Options) *Server {
+	opts = opts.withDefaults()
+	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, sem: make(chan struct{}, opts.Workers)}
+	if opts.CacheTTL > 0 {
+		s.decisions = lru.New[string, engine.Decision](opts.CacheEntries, opts.CacheTTL)
+	}
+	return s
+}
+
+// EngineOptions are the engine options the server needs: metrics hooks on
+// builtins and registry traffic. Build engines with them.
+func (s *Server) EngineOptions(o engine.Options) engine.Options {
+	o.ObserveBuiltin = s.metrics.observeBuiltin
+	o.StoreOptions.WrapTransport = s.metrics.wrapTransport
+	if o.Logger == nil {
+		o.Logger = s.log
+	}
+	return o
+}
+
+// SetEngine makes e the engine answering requests from now on.
+func (s *Server) SetEngine(e *engine.Engine) { s.engine.Store(e) }
+
+// Handler routes the provider endpoints and health checks.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(VerifyPath, s.serveVerify)
+	mux.HandleFunc(MutatePath, s.serveMutate)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.engine.Load() == nil {
+			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	})
+	return mux
+}
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
+
+// ServeOptions say where and how to listen.
+type ServeOptions struct {
+	Addr        string // default ":6001"
+	MetricsAddr string // default ":8888"; "-" disables
+	// CertDir holds tls.crt and tls.key; reloaded when they change.
+	CertDir string
+	// ClientCAFile turns on mutual TLS: clients need a certificate from it.
+	ClientCAFile string
+	// PlainHTTP serves without TLS (local use only).
+	PlainHTTP bool
+	// Ready, when set, receives the bound provider address once listening.
+	Ready func(addr string)
+}
+
+// ListenAndServe serves until ctx ends, then shuts down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
+	if o.Addr == "" {
+		o.Addr = ":6001"
+	}
+	if o.MetricsAddr == "" {
+		o.MetricsAddr = ":8888"
+	}
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	if !o.PlainHTTP {
+		if o.CertDir == "" {
+			return errors.New("HTTPS needs --cert-dir with tls.crt and tls.key (or --http for local use)")
+		}
+		cfg, err := tlsConfig(o.CertDir, o.ClientCAFile)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = cfg
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	var msrv *http.Server
+	if o.MetricsAddr != "-" {
+		mln, err := net.Listen("tcp", o.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics: %w", err)
+		}
+		msrv = &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { errc <- msrv.Serve(mln) }()
+		s.log.Info("metrics listening", "addr", mln.Addr().String())
+	}
+	go func() {
+		if o.PlainHTTP {
+			errc <- srv.Serve(ln)
+		} else {
+			errc <- srv.ServeTLS(ln, "", "")
+		}
+	}()
+	s.log.Info("provider listening", "addr", ln.Addr().String(), "tls", !o.PlainHTTP, "mtls", o.ClientCAFile != "")
+	if o.Ready != nil {
+		o.Ready(ln.Addr().String())
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if msrv != nil {
+		_ = msrv.Shutdown(shut)
+	}
+	return srv.Shutdown(shut)
+}
+
+// transientKey reports whether err is worth an item error rather than a
+// verdict: the registry could not answer now.
+func transientKey(err error) bool { return oras.IsTransient(err) }
