@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -234,17 +235,25 @@ func failedValue(subject, reason string) Value {
 
 // decode reads and checks a ProviderRequest.
 func (s *Server) decode(r *http.Request, w http.ResponseWriter) ([]string, int, error) {
-	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
-	var req externaldata.ProviderRequest
-	dec := json.NewDecoder(body)
-	if err := dec.Decode(&req); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return nil, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", s.opts.MaxBodyBytes)
 		}
+		return nil, http.StatusBadRequest, fmt.Errorf("reading the request: %v", err)
+	}
+	return Decode(body, s.opts.MaxKeys)
+}
+
+// Decode parses and checks a ProviderRequest body: the keys, or the HTTP
+// status and reason to refuse it with.
+func Decode(body []byte, maxKeys int) ([]string, int, error) {
+	var req externaldata.ProviderRequest
+	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed ProviderRequest: %v", err)
 	}
-	return validate(&req, s.opts.MaxKeys)
+	return validate(&req, maxKeys)
 }
 
 // validate checks the decoded request's type and keys.
