@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,16 @@ type Registry struct {
 	Host string
 	// TLS is set when the registry serves HTTPS: CAFile is its CA.
 	TLS *TLSFiles
+
+	stop func()
+}
+
+// Stop shuts the registry down before the test ends, so a test can show
+// that what follows needs no registry. It is safe to call twice.
+func (r *Registry) Stop() {
+	if r.stop != nil {
+		r.stop()
+	}
 }
 
 // DistributionOptions configure the distribution registry.
@@ -86,17 +97,21 @@ http:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		logf.Close()
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			_ = cmd.Wait()
+			logf.Close()
+		})
+	}
+	t.Cleanup(stop)
 	host := fmt.Sprintf("127.0.0.1:%d", port)
 	if err := waitTCP(ctx, host, 30*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(dir, "registry.log"))
 		t.Fatalf("distribution registry did not start: %v\n%s", err, log)
 	}
-	return &Registry{Host: host, TLS: tlsFiles}
+	return &Registry{Host: host, TLS: tlsFiles, stop: stop}
 }
 
 func freePort(t testing.TB) int {

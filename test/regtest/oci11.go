@@ -30,7 +30,7 @@ func StartOCI11(t testing.TB, pageSize int) *Registry {
 	inner := registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))
 	srv := httptest.NewServer(&referrersAPI{inner: inner, pageSize: pageSize})
 	t.Cleanup(srv.Close)
-	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://")}
+	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), stop: srv.Close}
 }
 
 type referrersAPI struct {
