@@ -41,7 +41,7 @@ func newWorld(t testing.TB) *world {
 	w := &world{host: reg.Host, images: map[string]string{}, imageDigests: map[string]ocispec.Descriptor{}}
 	w.good = sign.NewPKI(t, sign.Options{CommonName: "good"})
 	w.other = sign.NewPKI(t, sign.Options{CommonName: "other"})
-	w.intruder = w.good.Issue(t, sign.Options{CommonName: "intruder"})
+	w.intruder = sign.Issue(t, w.good, sign.Options{CommonName: "intruder"})
 	w.keyA, w.keyB = sign.NewCosignKey(t), sign.NewCosignKey(t)
 
 	push := func(name, repoName string, signFn func(repo *remote.Repository, d ocispec.Descriptor)) {
@@ -69,7 +69,7 @@ func newWorld(t testing.TB) *world {
 	})
 	push("intruder", "team-a/app", func(r *remote.Repository, d ocispec.Descriptor) { sign.Notation(t, w.intruder, r, d, sign.JWS) })
 	push("expired", "team-a/app", func(r *remote.Repository, d ocispec.Descriptor) {
-		old := w.good.Issue(t, sign.Options{CommonName: "good", NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
+		old := sign.Issue(t, w.good, sign.Options{CommonName: "good", NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)})
 		sign.NotationAt(t, old, r, d, time.Now().Add(-48*time.Hour))
 	})
 	push("two-sigs", "team-a/app", func(r *remote.Repository, d ocispec.Descriptor) {

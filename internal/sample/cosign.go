@@ -1,4 +1,4 @@
-package sign
+package sample
 
 import (
 	"bytes"
@@ -11,12 +11,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2/content"
 )
 
 // CosignKey is an ECDSA P-256 key pair, cosign's default.
@@ -25,13 +24,12 @@ type CosignKey struct {
 }
 
 // NewCosignKey makes a fresh key.
-func NewCosignKey(t testing.TB) *CosignKey {
-	t.Helper()
+func NewCosignKey() (*CosignKey, error) {
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &CosignKey{Key: k}
+	return &CosignKey{Key: k}, nil
 }
 
 // PublicPEM is the public key in PEM, as a KMP holds it.
@@ -51,8 +49,7 @@ const (
 // signed with SHA-256, stored as a layer of a manifest at the
 // `sha256-<hex>.sig` tag. forDigest, when set, is the digest the payload
 // claims instead of d's: a signature copied from another image.
-func Cosign(t testing.TB, k *CosignKey, repo *remote.Repository, name string, d ocispec.Descriptor, forDigest digest.Digest) ocispec.Descriptor {
-	t.Helper()
+func Cosign(ctx context.Context, k *CosignKey, repo oras.Target, name string, d ocispec.Descriptor, forDigest digest.Digest) (ocispec.Descriptor, error) {
 	if forDigest == "" {
 		forDigest = d.Digest
 	}
@@ -67,29 +64,28 @@ func Cosign(t testing.TB, k *CosignKey, repo *remote.Repository, name string, d 
 	h := sha256.Sum256(payload)
 	sig, err := ecdsa.SignASN1(rand.Reader, k.Key, h[:])
 	if err != nil {
-		t.Fatal(err)
+		return ocispec.Descriptor{}, err
 	}
-	ctx := context.Background()
-	layer := push(t, repo, simpleSigningType, payload)
+	layer, err := PushBlob(ctx, repo, simpleSigningType, payload)
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	layer.Annotations = map[string]string{signatureAnnotation: base64.StdEncoding.EncodeToString(sig)}
-	cfg := push(t, repo, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]}}`))
+	cfg, err := PushBlob(ctx, repo, ocispec.MediaTypeImageConfig, []byte(`{"architecture":"","os":"","rootfs":{"type":"layers","diff_ids":[]}}`))
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
 	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "", oras.PackManifestOptions{
 		ConfigDescriptor: &cfg, Layers: []ocispec.Descriptor{layer},
 	})
 	if err != nil {
-		t.Fatal(err)
+		return ocispec.Descriptor{}, err
 	}
-	if err := repo.Tag(ctx, desc, d.Digest.Algorithm().String()+"-"+d.Digest.Encoded()+".sig"); err != nil {
-		t.Fatal(err)
-	}
-	return desc
+	return desc, repo.Tag(ctx, desc, d.Digest.Algorithm().String()+"-"+d.Digest.Encoded()+".sig")
 }
 
-func push(t testing.TB, repo *remote.Repository, mediaType string, b []byte) ocispec.Descriptor {
-	t.Helper()
+// PushBlob pushes b as a blob of mediaType.
+func PushBlob(ctx context.Context, repo content.Pusher, mediaType string, b []byte) (ocispec.Descriptor, error) {
 	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
-	if err := repo.Push(context.Background(), desc, bytes.NewReader(b)); err != nil {
-		t.Fatal(err)
-	}
-	return desc
+	return desc, repo.Push(ctx, desc, bytes.NewReader(b))
 }

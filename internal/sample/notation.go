@@ -1,10 +1,9 @@
-package sign
+package sample
 
 import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"testing"
 	"time"
 
 	"github.com/notaryproject/notation-core-go/signature"
@@ -27,9 +26,8 @@ const (
 // NotationAt signs like Notation with the signing time at, so that a
 // certificate valid then but expired now can sign (notation-go's signer
 // always signs now and refuses an expired certificate).
-func NotationAt(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, at time.Time) {
-	t.Helper()
-	sign(t, backdated{p: p, at: at}, repo, d, JWS)
+func NotationAt(ctx context.Context, p *PKI, repo *remote.Repository, d ocispec.Descriptor, at time.Time) error {
+	return sign(ctx, backdated{p: p, at: at}, repo, d, JWS)
 }
 
 type backdated struct {
@@ -71,25 +69,21 @@ func (b backdated) Sign(_ context.Context, desc ocispec.Descriptor, opts notatio
 // Notation signs the image d of repo with p's leaf, with notation-go, and
 // pushes the signature as a referrer (or by the tag schema when the
 // registry has no referrers API).
-func Notation(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, envelope string) {
-	t.Helper()
+func Notation(ctx context.Context, p *PKI, repo *remote.Repository, d ocispec.Descriptor, envelope string) error {
 	s, err := signer.NewGenericSigner(p.LeafKey, []*x509.Certificate{p.Leaf, p.CA})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	if envelope == "" {
 		envelope = JWS
 	}
-	sign(t, s, repo, d, envelope)
+	return sign(ctx, s, repo, d, envelope)
 }
 
-func sign(t testing.TB, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, envelope string) {
-	t.Helper()
-	_, err := notationgo.Sign(context.Background(), s, notationreg.NewRepository(repo), notationgo.SignOptions{
+func sign(ctx context.Context, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, envelope string) error {
+	_, err := notationgo.Sign(ctx, s, notationreg.NewRepository(repo), notationgo.SignOptions{
 		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: envelope},
 		ArtifactReference: d.Digest.String(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return err
 }

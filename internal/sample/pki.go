@@ -1,7 +1,8 @@
-// Package sign makes signing fixtures at test time: fresh CAs and
-// code-signing certificates, cosign keys, and Notary Project and cosign
-// signatures pushed to a registry with the projects' own libraries.
-package sign
+// Package sample makes signed sample content: fresh CAs and code-signing
+// certificates, cosign keys, images, and Notary Project and cosign
+// signatures pushed with the projects' own libraries. Tests use it through
+// test/sign; `ratify demo` uses it to build its sample registry.
+package sample
 
 import (
 	"crypto"
@@ -12,7 +13,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
-	"testing"
 	"time"
 )
 
@@ -34,9 +34,11 @@ type Options struct {
 
 // NewPKI makes a CA and a leaf with the subject attributes notation wants
 // of a trusted identity (C, ST, O).
-func NewPKI(t testing.TB, o Options) *PKI {
-	t.Helper()
-	caKey := ecKey(t)
+func NewPKI(o Options) (*PKI, error) {
+	caKey, err := ecKey()
+	if err != nil {
+		return nil, err
+	}
 	caTmpl := &x509.Certificate{
 		SerialNumber:          serial(),
 		Subject:               pkix.Name{CommonName: "ratify test CA " + serial().String(), Organization: []string{"Ratify Test"}, Province: []string{"WA"}, Country: []string{"US"}},
@@ -46,13 +48,15 @@ func NewPKI(t testing.TB, o Options) *PKI {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	ca := create(t, caTmpl, caTmpl, caKey.Public(), caKey)
-	return (&PKI{CA: ca, CAKey: caKey}).Issue(t, o)
+	ca, err := create(caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		return nil, err
+	}
+	return (&PKI{CA: ca, CAKey: caKey}).Issue(o)
 }
 
 // Issue returns a PKI with the same CA and a new leaf.
-func (p *PKI) Issue(t testing.TB, o Options) *PKI {
-	t.Helper()
+func (p *PKI) Issue(o Options) (*PKI, error) {
 	if o.CommonName == "" {
 		o.CommonName = "ratify-leaf"
 	}
@@ -62,7 +66,10 @@ func (p *PKI) Issue(t testing.TB, o Options) *PKI {
 	if o.NotAfter.IsZero() {
 		o.NotAfter = time.Now().Add(24 * time.Hour)
 	}
-	leafKey := ecKey(t)
+	leafKey, err := ecKey()
+	if err != nil {
+		return nil, err
+	}
 	leafTmpl := &x509.Certificate{
 		SerialNumber: serial(),
 		Subject: pkix.Name{CommonName: o.CommonName, Organization: []string{"Ratify Test"}, Locality: []string{"Seattle"},
@@ -73,7 +80,11 @@ func (p *PKI) Issue(t testing.TB, o Options) *PKI {
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 	}
-	return &PKI{CA: p.CA, CAKey: p.CAKey, Leaf: create(t, leafTmpl, p.CA, leafKey.Public(), p.CAKey), LeafKey: leafKey}
+	leaf, err := create(leafTmpl, p.CA, leafKey.Public(), p.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	return &PKI{CA: p.CA, CAKey: p.CAKey, Leaf: leaf, LeafKey: leafKey}, nil
 }
 
 // CAPEM is the CA certificate in PEM, for a trust store.
@@ -87,13 +98,8 @@ func CertPEM(c *x509.Certificate) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 }
 
-func ecKey(t testing.TB) crypto.Signer {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
+func ecKey() (crypto.Signer, error) {
+	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
 func serial() *big.Int {
@@ -101,15 +107,10 @@ func serial() *big.Int {
 	return n
 }
 
-func create(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) *x509.Certificate {
-	t.Helper()
+func create(tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return x509.ParseCertificate(der)
 }

@@ -1,22 +1,19 @@
 package regtest
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"net/http"
 	"os"
 	"testing"
 
-	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 // Repo is a client for the repository name of r, over HTTPS trusting r's CA
@@ -60,24 +57,9 @@ func Repo(t testing.TB, host, name, username, password string) *remote.Repositor
 // call makes a new digest) and tags it when tag is set.
 func PushImage(t testing.TB, repo oras.Target, tag string) ocispec.Descriptor {
 	t.Helper()
-	ctx := context.Background()
-	layer := make([]byte, 64)
-	_, _ = rand.Read(layer)
-	layerDesc := pushBlob(t, repo, "application/vnd.oci.image.layer.v1.tar", layer)
-	cfg, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
-		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{layerDesc.Digest.String()}}})
-	cfgDesc := pushBlob(t, repo, ocispec.MediaTypeImageConfig, cfg)
-	desc, err := oras.PackManifest(ctx, repo, oras.PackManifestVersion1_1, "", oras.PackManifestOptions{
-		ConfigDescriptor: &cfgDesc,
-		Layers:           []ocispec.Descriptor{layerDesc},
-	})
+	desc, err := sample.PushImage(context.Background(), repo, tag)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if tag != "" {
-		if err := repo.Tag(ctx, desc, tag); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return desc
 }
@@ -86,22 +68,8 @@ func PushImage(t testing.TB, repo oras.Target, tag string) ocispec.Descriptor {
 // subject is subject, with payload as its one layer.
 func PushArtifact(t testing.TB, repo oras.Target, subject ocispec.Descriptor, artifactType string, payload []byte, annotations map[string]string) ocispec.Descriptor {
 	t.Helper()
-	layer := pushBlob(t, repo, "application/octet-stream", payload)
-	desc, err := oras.PackManifest(context.Background(), repo, oras.PackManifestVersion1_1, artifactType, oras.PackManifestOptions{
-		Subject:             &subject,
-		Layers:              []ocispec.Descriptor{layer},
-		ManifestAnnotations: annotations,
-	})
+	desc, err := sample.PushArtifact(context.Background(), repo, subject, artifactType, payload, annotations)
 	if err != nil {
-		t.Fatal(err)
-	}
-	return desc
-}
-
-func pushBlob(t testing.TB, repo content.Pusher, mediaType string, b []byte) ocispec.Descriptor {
-	t.Helper()
-	desc := ocispec.Descriptor{MediaType: mediaType, Digest: digest.FromBytes(b), Size: int64(len(b))}
-	if err := repo.Push(context.Background(), desc, bytes.NewReader(b)); err != nil {
 		t.Fatal(err)
 	}
 	return desc
