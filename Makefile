@@ -3,9 +3,13 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build test tools lint fmt fuzz clean demo generate bench
+.PHONY: all build run test tools lint fmt fuzz clean demo generate bench
 
 all: build
+
+## run: the provider on 127.0.0.1:6001 with a sample registry, printing curl requests to try
+run: build
+	$(BIN)/ratify demo
 
 ## build: the ratify binary in bin/
 build:
