@@ -84,3 +84,16 @@ func (b *layoutBackend) referrers(ctx context.Context, subject Reference, artifa
 func (b *layoutBackend) fetch(ctx context.Context, _ Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	return b.store.Fetch(ctx, desc)
 }
+
+func (b *layoutBackend) fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error) {
+	desc, err := b.resolve(ctx, ref)
+	if err != nil {
+		return desc, nil, err
+	}
+	rc, err := b.store.Fetch(ctx, desc)
+	if err != nil {
+		return desc, nil, err
+	}
+	defer rc.Close()
+	return readVerified(rc, desc, limit)
+}

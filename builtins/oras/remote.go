@@ -182,3 +182,12 @@ func (b *remoteBackend) referrers(ctx context.Context, subject Reference, artifa
 func (b *remoteBackend) fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
 	return b.repo(ref).Fetch(ctx, desc)
 }
+
+func (b *remoteBackend) fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error) {
+	desc, rc, err := b.repo(ref).FetchReference(ctx, ref.Object())
+	if err != nil {
+		return desc, nil, err
+	}
+	defer rc.Close()
+	return readVerified(rc, desc, limit)
+}

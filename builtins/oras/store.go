@@ -91,6 +91,9 @@ type Options struct {
 // backend is one configured source of content.
 type backend interface {
 	resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error)
+	// fetchReference resolves and reads a manifest in one step, verified
+	// against its digest and bounded by limit.
+	fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error)
 	referrers(ctx context.Context, subject Reference, artifactType string) ([]ocispec.Descriptor, error)
 	fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error)
 }
@@ -250,7 +253,9 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 // Referrers lists the artifacts whose subject is the manifest ref names (ref
 // must carry a digest), optionally only those of artifactType. With cosign
 // enabled, a signature at the `sha256-<hex>.sig` tag is included as an
-// artifact of type CosignSignatureArtifactType. Lists are cached for the
+// artifact of type CosignSignatureArtifactType. The full list is fetched
+// once and filtered here (server-side filtering is optional in the spec,
+// and one list serves every type a policy asks for); it is cached for the
 // store's ReferrersTTL.
 func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType string) ([]ocispec.Descriptor, error) {
 	if ref.Digest == "" {
@@ -260,15 +265,33 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if err != nil {
 		return nil, err
 	}
-	key := ref.Name() + "@" + ref.Digest.String() + "|" + artifactType
-	if list, ok := c.referrers.Get(key); ok {
+	key := ref.Name() + "@" + ref.Digest.String()
+	list, ok := c.referrers.Get(key)
+	if !ok {
+		list, err = s.listReferrers(ctx, c, ref)
+		if err != nil {
+			return nil, err
+		}
+		c.referrers.Add(key, list, 1)
+	}
+	if artifactType == "" {
 		return list, nil
 	}
-	list, err := c.backend.referrers(ctx, ref, artifactType)
+	out := []ocispec.Descriptor{}
+	for _, d := range list {
+		if d.ArtifactType == artifactType {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) listReferrers(ctx context.Context, c *configured, ref Reference) ([]ocispec.Descriptor, error) {
+	list, err := c.backend.referrers(ctx, ref, "")
 	if err != nil {
 		return nil, wrap("referrers", ref.String(), err)
 	}
-	if c.cfg.CosignEnabled && (artifactType == "" || artifactType == CosignSignatureArtifactType) {
+	if c.cfg.CosignEnabled {
 		sig, found, err := s.cosignSignature(ctx, c, ref)
 		if err != nil {
 			return nil, err
@@ -280,16 +303,17 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if list == nil {
 		list = []ocispec.Descriptor{}
 	}
-	c.referrers.Add(key, list, 1)
 	return list, nil
 }
 
-// cosignSignature looks for cosign's tag-based signature of ref.
+// cosignSignature looks for cosign's tag-based signature of ref. It GETs
+// the manifest rather than HEADs it: the verifier reads it next, and the
+// content cache then already holds it (one registry request, not two).
 func (s *Store) cosignSignature(ctx context.Context, c *configured, ref Reference) (ocispec.Descriptor, bool, error) {
 	sigRef := ref
 	sigRef.Digest = ""
 	sigRef.Tag = CosignSignatureTag(ref.Digest)
-	desc, err := c.backend.resolve(ctx, sigRef)
+	desc, b, err := c.backend.fetchReference(ctx, sigRef, c.cfg.MaxManifestBytes)
 	if err != nil {
 		err = wrap("referrers", sigRef.String(), err)
 		if errors.Is(err, ErrNotFound) {
@@ -297,6 +321,7 @@ func (s *Store) cosignSignature(ctx context.Context, c *configured, ref Referenc
 		}
 		return ocispec.Descriptor{}, false, err
 	}
+	s.content.Add(desc.Digest, b, int64(len(b)))
 	desc.ArtifactType = CosignSignatureArtifactType
 	return desc, true, nil
 }

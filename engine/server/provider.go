@@ -180,6 +180,7 @@ func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, namespace, i
 	s.metrics.cache.WithLabelValues("false").Inc()
 	ch := s.flight.DoChan(cacheKey, func() (any, error) {
 		d := eng.Evaluate(ctx, ref.WithDigest(desc.Digest).String(), namespace)
+		d.Calls = nil // explanations are for the CLI; cached decisions stay small
 		if !d.Transient {
 			s.decisions.Add(cacheKey, d, 1)
 		}
