@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
@@ -142,4 +143,18 @@ func waitTCP(ctx context.Context, host string, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// TLSFiles are a CA with a loopback server certificate and a client
+// certificate, as PEM files.
+type TLSFiles = sample.TLSFiles
+
+// NewTLSFiles writes fresh TLS files into dir.
+func NewTLSFiles(t testing.TB, dir string) TLSFiles {
+	t.Helper()
+	f, err := sample.NewTLSFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
