@@ -9,9 +9,10 @@ import (
 func newPolicyCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Inspect ratify policies",
+		Short: "Write, test and inspect ratify policies",
 	}
-	cmd.AddCommand(newPolicyShowCmd(a))
+	cmd.AddCommand(newPolicyShowCmd(a), newPolicyTestCmd(a), newPolicyEvalCmd(a),
+		newPolicyCapabilitiesCmd(a), newPolicyBuiltinsCmd(a))
 	return cmd
 }
 

@@ -26,6 +26,7 @@ TOOLS=(
   "cosign|github.com/sigstore/cosign/v2@v2.6.2|github.com/sigstore/cosign/v2/cmd/cosign"
   "controller-gen|sigs.k8s.io/controller-tools@v0.23.0|sigs.k8s.io/controller-tools/cmd/controller-gen"
   "crane|github.com/google/go-containerregistry@v0.22.1|github.com/google/go-containerregistry/cmd/crane"
+  "opa|github.com/open-policy-agent/opa@v1.22.2|github.com/open-policy-agent/opa"
 )
 
 want=("$@")
