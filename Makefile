@@ -54,6 +54,8 @@ clean:
 demo:
 	@test/demo.sh
 
-## bench: benchmarks (decision cost with cached builtin results, ...)
-bench:
+## bench: the load generator against ratify serve over mTLS (warm and cold
+## figures, registry requests per verification, peak RSS), then the Go benchmarks
+bench: build
+	$(GO) run ./test/loadgen -ratify $(BIN)/ratify
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/...

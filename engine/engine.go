@@ -48,7 +48,7 @@ type Decision struct {
 type Options struct {
 	Logger *slog.Logger
 	// BuiltinCacheEntries and BuiltinCacheTTL bound the cross-evaluation
-	// cache of builtin results; zero means 10,000 entries for 5 minutes.
+	// cache of builtin results; zero means 2,000 entries for 5 minutes.
 	BuiltinCacheEntries int64
 	BuiltinCacheTTL     time.Duration
 	// StoreOptions are passed to the store.
@@ -79,7 +79,7 @@ func New(ctx context.Context, res *config.Resources, opts Options) (*Engine, err
 	}
 	e := &Engine{revision: res.Revision(), log: log, observe: opts.ObserveBuiltin}
 	if opts.BuiltinCacheEntries == 0 {
-		opts.BuiltinCacheEntries = 10000
+		opts.BuiltinCacheEntries = 2000
 	}
 	if opts.BuiltinCacheTTL == 0 {
 		opts.BuiltinCacheTTL = 5 * time.Minute

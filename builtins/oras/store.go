@@ -247,7 +247,21 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 			Err: fmt.Errorf("manifest is %d bytes, limit %d", desc.Size, c.cfg.MaxManifestBytes)}
 	}
 	c.resolved.Add(ref.String(), desc, 1)
+	if ref.Digest == "" {
+		// The policy asks next for the same image by digest.
+		c.resolved.Add(ref.WithDigest(desc.Digest).String(), desc, 1)
+	}
 	return desc, nil
+}
+
+// ResolveCached answers Resolve from the resolution cache only, without
+// any registry request; ok is false when ref was not resolved recently.
+func (s *Store) ResolveCached(ref Reference) (ocispec.Descriptor, bool) {
+	c, err := s.route("resolve", ref)
+	if err != nil {
+		return ocispec.Descriptor{}, false
+	}
+	return c.resolved.Get(ref.String())
 }
 
 // Referrers lists the artifacts whose subject is the manifest ref names (ref

@@ -1,12 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -93,13 +96,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, endpoint string, 
 		err   error
 	}
 	results := make(chan result, len(unique))
+	answered := make(map[string]result, len(unique))
 	for _, key := range unique {
+		// Keys decided recently are answered here, without a goroutine.
+		if endpoint == "verify" {
+			if answer, ok := s.cached(eng, key); ok {
+				answered[key] = result{key, answer, nil}
+				continue
+			}
+		}
 		go func() {
 			v, err := s.answer(ctx, eng, key, answer)
 			results <- result{key, v, err}
 		}()
 	}
-	answered := make(map[string]result, len(unique))
 collect:
 	for len(answered) < len(unique) {
 		select {
@@ -124,7 +134,42 @@ collect:
 		items = append(items, item)
 	}
 	s.metrics.requests.WithLabelValues(endpoint, "ok").Inc()
-	s.write(w, http.StatusOK, externaldata.Response{Idempotent: true, Items: items})
+	writeItems(w, items)
+}
+
+// writeItems writes a ProviderResponse with items. Item values that are
+// already encoded (cached decisions) are copied as they are: encoding/json
+// would re-validate and compact every cached byte on every request.
+func writeItems(w http.ResponseWriter, items []externaldata.Item) {
+	var buf bytes.Buffer
+	buf.WriteString(`{"apiVersion":"` + apiVersion + `","kind":"` + kindResponse + `","response":{"idempotent":true,"items":[`)
+	for i, it := range items {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		key, _ := json.Marshal(it.Key)
+		buf.WriteString(`{"key":`)
+		buf.Write(key)
+		if it.Error != "" {
+			msg, _ := json.Marshal(it.Error)
+			buf.WriteString(`,"error":`)
+			buf.Write(msg)
+		} else {
+			buf.WriteString(`,"value":`)
+			if raw, ok := it.Value.(json.RawMessage); ok {
+				buf.Write(raw)
+			} else {
+				v, _ := json.Marshal(it.Value)
+				buf.Write(v)
+			}
+		}
+		buf.WriteByte('}')
+	}
+	buf.WriteString("]}}\n")
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
 
 // answer runs one key on the worker pool; a panic is that key's error.
@@ -156,6 +201,25 @@ func splitKey(key string) (namespace, image string) {
 	return "", key
 }
 
+// cached answers a verification key from the caches alone: its tag (or
+// digest) resolved recently and its decision still cached.
+func (s *Server) cached(eng *engine.Engine, key string) (json.RawMessage, bool) {
+	namespace, image := splitKey(key)
+	ref, err := oras.ParseReference(image)
+	if err != nil {
+		return nil, false
+	}
+	desc, ok := eng.Store().ResolveCached(ref)
+	if !ok {
+		return nil, false
+	}
+	v, ok := s.decisions.Get(eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + desc.Digest.String())
+	if ok {
+		s.metrics.cache.WithLabelValues("true").Inc()
+	}
+	return v, ok
+}
+
 // verifyKey decides one image: from the decision cache when the same
 // digest was decided for the same policy revision and scope, else by
 // evaluating (concurrent requests for one subject share one evaluation).
@@ -173,27 +237,36 @@ func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, namespace, i
 		return failedValue(ref.String(), err.Error()), nil
 	}
 	cacheKey := eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + desc.Digest.String()
-	if d, ok := s.decisions.Get(cacheKey); ok {
+	if v, ok := s.decisions.Get(cacheKey); ok {
 		s.metrics.cache.WithLabelValues("true").Inc()
-		return toValue(d), nil
+		return v, nil
 	}
 	s.metrics.cache.WithLabelValues("false").Inc()
 	ch := s.flight.DoChan(cacheKey, func() (any, error) {
 		d := eng.Evaluate(ctx, ref.WithDigest(desc.Digest).String(), namespace)
-		d.Calls = nil // explanations are for the CLI; cached decisions stay small
-		if !d.Transient {
-			s.decisions.Add(cacheKey, d, 1)
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("decision", "subject", image, "namespace", namespace, "allow", d.Allow, "traceID", d.TraceID, "reasons", d.Reasons)
 		}
-		return d, nil
-	})
-	select {
-	case res := <-ch:
-		d := res.Val.(engine.Decision)
-		s.log.Debug("decision", "subject", image, "namespace", namespace, "allow", d.Allow, "traceID", d.TraceID, "reasons", d.Reasons)
 		if d.Transient && !d.Allow {
 			return nil, fmt.Errorf("cannot verify now (trace %s): %s", d.TraceID, strings.Join(d.Reasons, "; "))
 		}
-		return toValue(d), nil
+		// The value is encoded once: a cached decision is answered with
+		// the same bytes (same trace ID) until it expires.
+		v, err := json.Marshal(toValue(d))
+		if err != nil {
+			return nil, err
+		}
+		if !d.Transient {
+			s.decisions.Add(cacheKey, v, int64(len(v)))
+		}
+		return json.RawMessage(v), nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

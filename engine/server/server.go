@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,10 +47,10 @@ type Options struct {
 	// (evaluation mostly waits on registries).
 	Workers int
 	// CacheTTL is how long a decision is reused; default 60s, negative
-	// disables the decision cache. CacheEntries bounds it; default 100,000.
-	CacheTTL     time.Duration
-	CacheEntries int64
-	Logger       *slog.Logger
+	// disables the decision cache. CacheBytes bounds it; default 64 MiB.
+	CacheTTL   time.Duration
+	CacheBytes int64
+	Logger     *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -71,8 +72,8 @@ func (o Options) withDefaults() Options {
 	if o.CacheTTL == 0 {
 		o.CacheTTL = 60 * time.Second
 	}
-	if o.CacheEntries <= 0 {
-		o.CacheEntries = 100000
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -84,9 +85,10 @@ func (o Options) withDefaults() Options {
 // at any time (a configuration change); decisions cached under the old
 // engine's revision are not reused.
 type Server struct {
-	opts      Options
-	engine    atomic.Pointer[engine.Engine]
-	decisions *lru.Cache[string, engine.Decision]
+	opts   Options
+	engine atomic.Pointer[engine.Engine]
+	// decisions holds encoded item values, bounded in bytes.
+	decisions *lru.Cache[string, json.RawMessage]
 	flight    singleflight.Group
 	sem       chan struct{}
 	metrics   *metrics
@@ -98,7 +100,7 @@ func New(opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, sem: make(chan struct{}, opts.Workers)}
 	if opts.CacheTTL > 0 {
-		s.decisions = lru.New[string, engine.Decision](opts.CacheEntries, opts.CacheTTL)
+		s.decisions = lru.New[string, json.RawMessage](opts.CacheBytes, opts.CacheTTL)
 	}
 	return s
 }

@@ -33,9 +33,12 @@ type fixture struct {
 	signedDigest     string
 	srv              *server.Server
 	http             *httptest.Server
+	// sign pushes another image signed with the trusted key and returns
+	// its reference by tag through the proxy.
+	sign func(tag string) string
 }
 
-func newFixture(t *testing.T, opts server.Options, storeCacheTTL string) *fixture {
+func newFixture(t testing.TB, opts server.Options, storeCacheTTL string) *fixture {
 	t.Helper()
 	reg := regtest.StartOCI11(t, 0)
 	proxy := regtest.StartProxy(t, reg.Host)
@@ -88,7 +91,12 @@ spec:
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
 	return &fixture{proxy: proxy, srv: srv, http: hs,
-		signed: proxy.Host + "/app:signed", unsigned: proxy.Host + "/app:unsigned", signedDigest: signed.Digest.String()}
+		signed: proxy.Host + "/app:signed", unsigned: proxy.Host + "/app:unsigned", signedDigest: signed.Digest.String(),
+		sign: func(tag string) string {
+			d := regtest.PushImage(t, repo, tag)
+			sign.Cosign(t, key, repo, proxy.Host+"/app", d, "")
+			return proxy.Host + "/app:" + tag
+		}}
 }
 
 func request(keys ...string) []byte {

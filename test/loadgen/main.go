@@ -1,0 +1,403 @@
+// Command loadgen measures `ratify serve` the way Gatekeeper uses it:
+// Gatekeeper-shaped requests (10 keys each) over mutual TLS on loopback,
+// against a loopback registry of cosign-signed images. `make bench` runs it.
+//
+// It prints: warm (cached) request latency p50/p99 and keys/s; cold
+// verification images/s; registry requests per cold verification of an
+// image with one signature; peak RSS of the server after -keys keys over
+// -images distinct images.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	"oras.land/oras-go/v2/registry/remote"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
+)
+
+func main() {
+	bin := flag.String("ratify", "bin/ratify", "the ratify binary")
+	images := flag.Int("images", 10000, "distinct signed images")
+	keys := flag.Int("keys", 100000, "keys sent in the RSS run")
+	cold := flag.Int("cold", 1000, "images verified cold for the images/s figure")
+	warm := flag.Int("warm", 20000, "warm requests")
+	conc := flag.Int("concurrency", 4, "requests in flight")
+	flag.Parse()
+	if err := run(*bin, *images, *keys, *cold, *warm, *conc); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// counting counts requests reaching the registry.
+type counting struct {
+	next http.Handler
+	n    atomic.Int64
+}
+
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	if os.Getenv("LOADGEN_TRACE") != "" {
+		log.Println(r.Method, r.URL.String())
+	}
+	c.next.ServeHTTP(w, r)
+}
+
+func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "ratify-loadgen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	reg := &counting{next: registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go func() { _ = http.Serve(ln, reg) }()
+	// One repository per image: go-containerregistry's registry lists
+	// referrers by scanning every manifest of a repository, which a real
+	// registry does not do.
+	name := ln.Addr().String() + "/bench/app"
+	fmt.Printf("pushing %d cosign-signed images to %s-<n> ...\n", nImages+1, name)
+	key, err := sample.NewCosignKey()
+	if err != nil {
+		return err
+	}
+	refs, err := pushSigned(ctx, name, key, nImages+1)
+	if err != nil {
+		return err
+	}
+
+	tlsFiles, err := sample.NewTLSFiles(dir)
+	if err != nil {
+		return err
+	}
+	resources := filepath.Join(dir, "resources.yaml")
+	q, _ := json.Marshal(key.PublicPEM())
+	if err := os.WriteFile(resources, []byte(fmt.Sprintf(benchResources, q)), 0o600); err != nil {
+		return err
+	}
+	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	client, err := mtlsClient(tlsFiles, conc)
+	if err != nil {
+		return err
+	}
+	url := "https://" + addr + "/ratify/gatekeeper/v1/verify"
+
+	// Registry requests for one cold verification of one image.
+	before := reg.n.Load()
+	if _, err := verify(client, url, refs[nImages:]); err != nil {
+		return err
+	}
+	perImage := reg.n.Load() - before
+
+	// Cold: distinct images never seen, 10 keys a request.
+	start := time.Now()
+	if _, err := load(client, url, batches(refs[:nCold], 10), conc); err != nil {
+		return err
+	}
+	coldRate := float64(nCold) / time.Since(start).Seconds()
+
+	// Warm: the same images again, now decided.
+	warmBatches := make([][]string, nWarm)
+	coldBatches := batches(refs[:nCold], 10)
+	for i := range warmBatches {
+		warmBatches[i] = coldBatches[i%len(coldBatches)]
+	}
+	// Latency as one admission sees it (one request in flight), then
+	// throughput with conc in flight.
+	lat, err := load(client, url, warmBatches, 1)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	if _, err := load(client, url, warmBatches, conc); err != nil {
+		return err
+	}
+	warmKeys := float64(nWarm*10) / time.Since(start).Seconds()
+
+	// RSS: nKeys keys over all nImages images.
+	var all [][]string
+	for i := 0; i < nKeys/10; i++ {
+		b := make([]string, 10)
+		for j := range b {
+			b[j] = refs[(i*10+j)%nImages]
+		}
+		all = append(all, b)
+	}
+	if _, err := load(client, url, all, conc); err != nil {
+		return err
+	}
+	rss, err := peakRSS(pid)
+	if err != nil {
+		return err
+	}
+	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
+		fmt.Printf("heap profile: go tool pprof http://%s/debug/pprof/heap (press Enter to stop)\n", p)
+		_, _ = fmt.Scanln()
+	}
+
+	fmt.Printf("warm: 10-key requests p50 %.2f ms, p99 %.2f ms (one in flight); %.0f keys/s (%d in flight); %d requests each\n",
+		ms(percentile(lat, 50)), ms(percentile(lat, 99)), warmKeys, conc, nWarm)
+	fmt.Printf("cold: %.0f images/s (%d distinct images, 10 keys a request, %d in flight)\n", coldRate, nCold, conc)
+	fmt.Printf("registry requests per cold verification of an image with one signature: %d\n", perImage)
+	fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB\n", nKeys, nImages, float64(rss)/(1<<20))
+	return nil
+}
+
+const benchResources = `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: store}
+spec:
+  name: oras
+  parameters: {useHttp: true, cosignEnabled: true, authProvider: {name: anonymous}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: key}
+spec:
+  type: inline
+  parameters: {contentType: key, value: %s}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-cosign}
+spec:
+  name: cosign
+  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
+  parameters:
+    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: key}]}]
+`
+
+func pushSigned(ctx context.Context, name string, key *sample.CosignKey, n int) ([]string, error) {
+	refs := make([]string, n)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	next := atomic.Int64{}
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				repoName := fmt.Sprintf("%s-%d", name, i)
+				repo, err := remote.NewRepository(repoName)
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				repo.PlainHTTP = true
+				tag := "v1"
+				d, err := sample.PushImage(ctx, repo, tag)
+				if err == nil {
+					_, err = sample.Cosign(ctx, key, repo, repoName, d, "")
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				refs[i] = repoName + ":" + tag
+			}
+		}()
+	}
+	wg.Wait()
+	return refs, firstErr
+}
+
+func startServer(bin, resources, dir string, f sample.TLSFiles) (addr string, stop func(), pid int, err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, 0, err
+	}
+	addr = l.Addr().String()
+	l.Close()
+	args := []string{"serve", "-c", resources, "--addr", addr, "--metrics-addr", "-",
+		"--cert-dir", dir, "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}
+	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
+		args = append(args, "--pprof-addr", p)
+	}
+	cmd := exec.Command(bin, args...)
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		return "", nil, 0, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return "", nil, 0, err
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() }
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return addr, stop, cmd.Process.Pid, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	log, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+	return "", nil, 0, fmt.Errorf("ratify serve did not start:\n%s", log)
+}
+
+func mtlsClient(f sample.TLSFiles, conc int) (*http.Client, error) {
+	cert, err := tls.LoadX509KeyPair(f.ClientCertFile, f.ClientKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	caPEM, err := os.ReadFile(f.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12},
+		MaxIdleConnsPerHost: conc,
+	}}, nil
+}
+
+func batches(refs []string, n int) [][]string {
+	var out [][]string
+	for i := 0; i < len(refs); i += n {
+		out = append(out, refs[i:min(i+n, len(refs))])
+	}
+	return out
+}
+
+// load sends the batches with conc requests in flight and returns each
+// request's latency.
+func load(client *http.Client, url string, bs [][]string, conc int) ([]time.Duration, error) {
+	lat := make([]time.Duration, len(bs))
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+	)
+	for w := 0; w < conc; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(bs) {
+					return
+				}
+				start := time.Now()
+				if _, err := verify(client, url, bs[i]); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				lat[i] = time.Since(start)
+			}
+		}()
+	}
+	wg.Wait()
+	return lat, firstErr
+}
+
+// verify sends one request and checks every key was admitted.
+func verify(client *http.Client, url string, keys []string) (int, error) {
+	body, _ := json.Marshal(map[string]any{"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+		"request": map[string]any{"keys": keys}})
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var pr struct {
+		Response struct {
+			Items []struct {
+				Key   string `json:"key"`
+				Value struct {
+					IsSuccess bool `json:"isSuccess"`
+				} `json:"value"`
+				Error string `json:"error"`
+			} `json:"items"`
+		} `json:"response"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&pr); err != nil {
+		return 0, err
+	}
+	for _, it := range pr.Response.Items {
+		if it.Error != "" || !it.Value.IsSuccess {
+			return 0, fmt.Errorf("%s not admitted: %s", it.Key, it.Error)
+		}
+	}
+	if len(pr.Response.Items) != len(uniq(keys)) {
+		return 0, errors.New("missing items")
+	}
+	return len(pr.Response.Items), nil
+}
+
+func uniq(keys []string) map[string]bool {
+	m := map[string]bool{}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[(len(s)-1)*p/100]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// peakRSS is the process's high-water resident set (VmHWM).
+func peakRSS(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d kB", &kb)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
