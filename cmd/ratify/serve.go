@@ -19,8 +19,8 @@ import (
 type serveOpts struct {
 	config    string
 	pprofAddr string
-	serve  server.ServeOptions
-	server server.Options
+	serve     server.ServeOptions
+	server    server.Options
 }
 
 func newServeCmd(a *app) *cobra.Command {
