@@ -244,9 +244,10 @@ func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, namespace, i
 	s.metrics.cache.WithLabelValues("false").Inc()
 	ch := s.flight.DoChan(cacheKey, func() (any, error) {
 		d := eng.Evaluate(ctx, ref.WithDigest(desc.Digest).String(), namespace)
-		if s.log.Enabled(ctx, slog.LevelDebug) {
-			s.log.Debug("decision", "subject", image, "namespace", namespace, "allow", d.Allow, "traceID", d.TraceID, "reasons", d.Reasons)
-		}
+		// One line per evaluated decision (cached answers are not logged).
+		s.log.LogAttrs(ctx, slog.LevelInfo, "decision", slog.String("traceID", d.TraceID), slog.String("subject", image),
+			slog.String("reference", d.Reference), slog.String("namespace", namespace), slog.Bool("allow", d.Allow),
+			slog.Any("reasons", d.Reasons), slog.String("policy", d.Policy))
 		if d.Transient && !d.Allow {
 			return nil, fmt.Errorf("cannot verify now (trace %s): %s", d.TraceID, strings.Join(d.Reasons, "; "))
 		}
