@@ -88,7 +88,7 @@ func runDemo(cmd *cobra.Command, a *app, addr string) error {
 	}
 	defer os.RemoveAll(dir)
 	resPath := filepath.Join(dir, "resources.yaml")
-	if err := os.WriteFile(resPath, []byte(demoResources(pki, key)), 0o600); err != nil {
+	if err := os.WriteFile(resPath, []byte(sample.Resources(sample.Trust{CertificatePEM: pki.CAPEM(), Subject: pki.Subject(), KeyPEM: key.PublicPEM()})), 0o600); err != nil {
 		return fail(exitError, err)
 	}
 	res, err := config.LoadFile(resPath)
@@ -108,61 +108,6 @@ func runDemo(cmd *cobra.Command, a *app, addr string) error {
 		return fail(exitError, err)
 	}
 	return nil
-}
-
-func demoResources(pki *sample.PKI, key *sample.CosignKey) string {
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: store-oras}
-spec:
-  name: oras
-  parameters: {useHttp: true, cosignEnabled: true, authProvider: {name: anonymous}}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: demo-certificate}
-spec:
-  type: inline
-  parameters: {contentType: certificate, value: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: demo-key}
-spec:
-  type: inline
-  parameters: {contentType: key, value: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-notation}
-spec:
-  name: notation
-  artifactTypes: application/vnd.cncf.notary.signature
-  parameters:
-    verificationCertStores:
-      certs: [demo-certificate]
-    trustPolicyDoc:
-      version: "1.0"
-      trustPolicies:
-        - name: default
-          registryScopes: ["*"]
-          signatureVerification: {level: strict}
-          trustStores: ["ca:certs"]
-          trustedIdentities: [%s]
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies:
-      - name: default
-        scopes: ["*"]
-        keys: [{provider: demo-key}]
-`, q(pki.CAPEM()), q(key.PublicPEM()), q("x509.subject: "+pki.Subject()))
 }
 
 func printDemo(w io.Writer, addr, name, resPath string) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +19,7 @@ import (
 	"github.com/seed-12b584bc/ratify/engine"
 	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/engine/server"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/sign"
 )
@@ -48,29 +48,7 @@ func newFixture(t testing.TB, opts server.Options, storeCacheTTL string) *fixtur
 	sign.Cosign(t, key, repo, proxy.Host+"/app", signed, "")
 	regtest.PushImage(t, repo, "unsigned")
 
-	q, _ := json.Marshal(key.PublicPEM())
-	yaml := fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: store}
-spec:
-  name: oras
-  parameters: {useHttp: true, cosignEnabled: true, referrersCacheTTL: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: key}
-spec:
-  type: inline
-  parameters: {contentType: key, value: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: key}]}]`, storeCacheTTL, q)
+	yaml := sample.Resources(sample.Trust{KeyPEM: key.PublicPEM(), StoreParameters: "referrersCacheTTL: " + storeCacheTTL})
 	res, err := config.Load(strings.NewReader(yaml))
 	if err != nil {
 		t.Fatal(err)

@@ -96,8 +96,7 @@ func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
 		return err
 	}
 	resources := filepath.Join(dir, "resources.yaml")
-	q, _ := json.Marshal(key.PublicPEM())
-	if err := os.WriteFile(resources, []byte(fmt.Sprintf(benchResources, q)), 0o600); err != nil {
+	if err := os.WriteFile(resources, []byte(sample.Resources(sample.Trust{KeyPEM: key.PublicPEM()})), 0o600); err != nil {
 		return err
 	}
 	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
@@ -171,30 +170,6 @@ func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
 	fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB\n", nKeys, nImages, float64(rss)/(1<<20))
 	return nil
 }
-
-const benchResources = `apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: store}
-spec:
-  name: oras
-  parameters: {useHttp: true, cosignEnabled: true, authProvider: {name: anonymous}}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: key}
-spec:
-  type: inline
-  parameters: {contentType: key, value: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: key}]}]
-`
 
 func pushSigned(ctx context.Context, name string, key *sample.CosignKey, n int) ([]string, error) {
 	refs := make([]string, n)
