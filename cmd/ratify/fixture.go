@@ -153,7 +153,11 @@ func (o *fixtureCopyOpts) run(cmd *cobra.Command, a *app) error {
 	if err != nil {
 		return fail(exitError, fmt.Errorf("reading the copy back from %s: %w", o.to, err))
 	}
-	fmt.Fprintf(a.stdout, "copied to %s as %s (%d manifests, %d blobs)\n", o.to, local, c.manifests, c.blobs)
+	summary := fmt.Sprintf("copied %s to %s: %s, %s", local, o.to, plural(c.manifests, "manifest"), plural(c.blobs, "blob"))
+	if c.skipped > 0 {
+		summary += fmt.Sprintf(", %s left out (--with-layers copies them)", plural(c.skipped, "layer"))
+	}
+	fmt.Fprintln(a.stdout, summary)
 	printTree(a.stdout, tree)
 	return nil
 }
@@ -199,9 +203,16 @@ type copier struct {
 	repo   oras.Reference // the repository content is read from
 	layers bool
 
-	done             map[digest.Digest]bool
-	cosign           []cosignSig
-	manifests, blobs int
+	done                      map[digest.Digest]bool
+	cosign                    []cosignSig
+	manifests, blobs, skipped int
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
 }
 
 type cosignSig struct {
@@ -306,11 +317,13 @@ func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, skipLaye
 				return err
 			}
 		}
-		if !skipLayers {
-			for _, l := range append(m.Layers, m.Blobs...) {
-				if err := c.copyNode(ctx, l, skipLayers, manifests); err != nil {
-					return err
-				}
+		for _, l := range append(m.Layers, m.Blobs...) {
+			if skipLayers {
+				c.skipped++
+				continue
+			}
+			if err := c.copyNode(ctx, l, skipLayers, manifests); err != nil {
+				return err
 			}
 		}
 	}

@@ -60,7 +60,7 @@ func TestFixtureCopyRealSignatures(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	if !strings.Contains(out, "as "+tagged) || !strings.Contains(out, notationSig.Digest.String()) || !strings.Contains(out, cosignSig.Digest.String()) {
+	if !strings.Contains(out, "copied "+tagged+" to "+dir) || !strings.Contains(out, notationSig.Digest.String()) || !strings.Contains(out, cosignSig.Digest.String()) {
 		t.Fatalf("output does not show the copy:\n%s", out)
 	}
 	// Again under another name, into the same layout: it adds.
@@ -110,11 +110,11 @@ func TestFixtureCopyReferrersRecursively(t *testing.T) {
 
 	sparse, full := filepath.Join(t.TempDir(), "sparse"), filepath.Join(t.TempDir(), "full")
 	src := reg.Host + "/team/app:v1"
-	if code, _, errOut := runCLI(t, "fixture", "copy", "-s", src, "--to", sparse, "--plain-http"); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut)
+	if code, out, errOut := runCLI(t, "fixture", "copy", "-s", src, "--to", sparse, "--plain-http"); code != 0 || !strings.Contains(out, "1 layer left out") {
+		t.Fatalf("exit %d: %s%s", code, out, errOut)
 	}
-	if code, _, errOut := runCLI(t, "fixture", "copy", "-s", src, "--to", full, "--plain-http", "--with-layers"); code != 0 {
-		t.Fatalf("--with-layers: exit %d: %s", code, errOut)
+	if code, out, errOut := runCLI(t, "fixture", "copy", "-s", src, "--to", full, "--plain-http", "--with-layers"); code != 0 || strings.Contains(out, "left out") {
+		t.Fatalf("--with-layers: exit %d: %s%s", code, out, errOut)
 	}
 	if _, err := os.Stat(layerFile(sparse)); !os.IsNotExist(err) {
 		t.Errorf("the layer was copied without --with-layers (%v)", err)
