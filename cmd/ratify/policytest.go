@@ -151,8 +151,12 @@ func (o *policyTestOpts) runTests(cmd *cobra.Command, a *app, paths []string) er
 		return fail(1, fmt.Errorf("no tests were run: no test_ rule or *_test.yaml case in %s matches", strings.Join(paths, ", ")))
 	}
 	if failed {
-		if env != nil && o.format == "pretty" {
+		switch {
+		case o.format != "pretty":
+		case env != nil:
 			printBuiltinErrors(a, env)
+		default:
+			fmt.Fprintln(a.stderr, "no resources given (-c or $"+configEnv+"): builtins that were not mocked could not run, and were undefined")
 		}
 		return fail(2, errReported)
 	}

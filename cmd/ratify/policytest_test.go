@@ -69,9 +69,9 @@ test_mocked_allows if policy.allow with input as {"reference": "x/y:z"} with ora
 	}
 	// Without resources, the mocked test still passes and the others fail;
 	// -c may come from the environment.
-	code, out, _ = runCLI(t, "policy", "test", dir, "--run", "sbom_attached")
-	if code != 2 || !strings.Contains(out, "test_sbom_attached: FAIL") {
-		t.Fatalf("no resources: exit %d\n%s", code, out)
+	code, out, errOut = runCLI(t, "policy", "test", dir, "--run", "sbom_attached")
+	if code != 2 || !strings.Contains(out, "test_sbom_attached: FAIL") || !strings.Contains(errOut, "no resources given") {
+		t.Fatalf("no resources: exit %d\n%s%s", code, out, errOut)
 	}
 	t.Setenv(configEnv, res)
 	code, out, _ = runCLI(t, "policy", "test", dir, "--format", "json")
