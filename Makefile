@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build run test tools lint fmt fuzz clean demo generate bench
+.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench
 
 all: build
 
@@ -29,6 +29,10 @@ CONTROLLER_GEN ?= $(or $(RATIFY_TOOLS_DIR),.tools)/bin/controller-gen
 generate:
 	test/tools/install.sh controller-gen
 	$(CONTROLLER_GEN) object paths=./crds/... crd paths=./crds/... output:crd:artifacts:config=crds/manifests
+
+## library: library/default/customazurepolicy.json from the default constraint template (a test fails when it is stale)
+library:
+	$(GO) run ./cmd/ratify library azure-policy -o library/default/customazurepolicy.json
 
 ## lint: go vet and a gofmt check
 lint:
