@@ -40,12 +40,19 @@ func TestDemoRequests(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
-	defer func() { cancel(); <-done }()
+	stopped := false
+	defer func() {
+		cancel()
+		if !stopped {
+			<-done
+		}
+	}()
 
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		select {
 		case err := <-done:
+			stopped = true
 			t.Fatalf("demo stopped: %v\n%s", err, errb.String())
 		default:
 		}

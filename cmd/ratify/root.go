@@ -62,7 +62,7 @@ Configuration is the same config.ratify.deislabs.io resources a cluster uses
 	root.SetErr(a.stderr)
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "log debug details to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fail(exitError, err) })
-	root.AddCommand(newDiscoverCmd(a), newVerifyCmd(a), newServeCmd(a), newPolicyCmd(a), newOpaCmd(a), newFixtureCmd(a), newLibraryCmd(a), newVersionCmd(a))
+	root.AddCommand(newDiscoverCmd(a), newVerifyCmd(a), newServeCmd(a), newDemoCmd(a), newPolicyCmd(a), newOpaCmd(a), newFixtureCmd(a), newLibraryCmd(a), newVersionCmd(a))
 	return root
 }
 
