@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -134,14 +133,29 @@ collect:
 		items = append(items, item)
 	}
 	s.metrics.requests.WithLabelValues(endpoint, "ok").Inc()
-	writeItems(w, items)
+	s.writeItems(w, items)
+}
+
+// buffer returns a recycled buffer: a warm request is otherwise mostly
+// allocation, and allocation is what drives GC pauses into the latency tail.
+func (s *Server) buffer() *bytes.Buffer {
+	if b, ok := s.buffers.Get().(*bytes.Buffer); ok {
+		return b
+	}
+	return new(bytes.Buffer)
 }
 
 // writeItems writes a ProviderResponse with items. Item values that are
 // already encoded (cached decisions) are copied as they are: encoding/json
 // would re-validate and compact every cached byte on every request.
-func writeItems(w http.ResponseWriter, items []externaldata.Item) {
-	var buf bytes.Buffer
+func (s *Server) writeItems(w http.ResponseWriter, items []externaldata.Item) {
+	buf := s.buffer()
+	defer func() {
+		if buf.Cap() <= 1<<20 { // do not keep a huge buffer alive
+			buf.Reset()
+			s.buffers.Put(buf)
+		}
+	}()
 	buf.WriteString(`{"apiVersion":"` + apiVersion + `","kind":"` + kindResponse + `","response":{"idempotent":true,"items":[`)
 	for i, it := range items {
 		if i > 0 {
@@ -310,7 +324,15 @@ func failedValue(subject, reason string) Value {
 
 // decode reads and checks a ProviderRequest.
 func (s *Server) decode(r *http.Request, w http.ResponseWriter) ([]string, int, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	buf := s.buffer()
+	defer func() {
+		if buf.Cap() <= 2<<20 {
+			buf.Reset()
+			s.buffers.Put(buf)
+		}
+	}()
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	body := buf.Bytes()
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -91,6 +92,7 @@ type Server struct {
 	decisions *lru.Cache[string, json.RawMessage]
 	flight    singleflight.Group
 	sem       chan struct{}
+	buffers   sync.Pool
 	metrics   *metrics
 	log       *slog.Logger
 }

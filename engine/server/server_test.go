@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -55,6 +56,9 @@ func newFixture(t testing.TB, opts server.Options, storeCacheTTL string) *fixtur
 	}
 	if opts.Workers == 0 {
 		opts.Workers = 8
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	srv := server.New(opts)
 	eng, err := engine.New(context.Background(), res, srv.EngineOptions(engine.Options{
