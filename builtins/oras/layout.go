@@ -43,7 +43,7 @@ func (b *layoutBackend) resolve(ctx context.Context, ref Reference) (ocispec.Des
 			return desc, err
 		}
 		// A digest that only names a blob is not an image.
-		if desc.MediaType == "" || !isManifest(desc.MediaType) {
+		if desc.MediaType == "" || !IsManifest(desc.MediaType) {
 			return b.manifestDescriptor(ctx, desc)
 		}
 		return desc, nil
@@ -66,7 +66,7 @@ func (b *layoutBackend) manifestDescriptor(ctx context.Context, desc ocispec.Des
 	var head struct {
 		MediaType string `json:"mediaType"`
 	}
-	if err := decodeJSON(rc, desc.Size, &head); err != nil || !isManifest(head.MediaType) {
+	if err := decodeJSON(rc, desc.Size, &head); err != nil || !IsManifest(head.MediaType) {
 		return ocispec.Descriptor{}, fmt.Errorf("%s is not a manifest in the layout: %w", desc.Digest, errdef.ErrNotFound)
 	}
 	desc.MediaType = head.MediaType

@@ -361,7 +361,7 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 		return nil, err
 	}
 	limit := c.cfg.MaxBlobBytes
-	if isManifest(desc.MediaType) {
+	if IsManifest(desc.MediaType) {
 		limit = c.cfg.MaxManifestBytes
 	}
 	if desc.Size < 0 || desc.Size > limit {
@@ -383,7 +383,8 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 	return b, nil
 }
 
-func isManifest(mediaType string) bool {
+// IsManifest reports whether mediaType is an image manifest or index type.
+func IsManifest(mediaType string) bool {
 	switch mediaType {
 	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
 		"application/vnd.docker.distribution.manifest.v2+json",

@@ -106,13 +106,7 @@ func (o *discoverOpts) run(cmd *cobra.Command, a *app) error {
 	}
 	tree, err := store.Discover(cmd.Context(), ref)
 	if err != nil {
-		if errors.Is(err, oras.ErrNotFound) {
-			return fail(exitNegative, err)
-		}
-		if strings.Contains(err.Error(), "HTTP response to HTTPS client") {
-			err = fmt.Errorf("%w (the registry speaks plain HTTP: use --plain-http, or useHttp: true in the Store)", err)
-		}
-		return fail(exitError, err)
+		return storeFailure(err)
 	}
 	if o.output == "json" {
 		enc := json.NewEncoder(a.stdout)
@@ -135,6 +129,19 @@ func layoutSubject(s string) string {
 		return layoutName + ":" + s
 	}
 	return s
+}
+
+// storeFailure is the exit of a command whose image could not be read:
+// 1 when it does not exist, 2 otherwise, with a hint for the commonest
+// mistake with local registries.
+func storeFailure(err error) error {
+	if errors.Is(err, oras.ErrNotFound) {
+		return fail(exitNegative, err)
+	}
+	if strings.Contains(err.Error(), "HTTP response to HTTPS client") {
+		err = fmt.Errorf("%w (the registry speaks plain HTTP: use --plain-http, or useHttp: true in the Store)", err)
+	}
+	return fail(exitError, err)
 }
 
 func printTree(w io.Writer, n *oras.Node) {

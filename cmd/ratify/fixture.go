@@ -122,13 +122,7 @@ func (o *fixtureCopyOpts) run(cmd *cobra.Command, a *app) error {
 	c := &copier{src: src, dst: dst, repo: ref, layers: o.layers, done: map[digest.Digest]bool{}}
 	root, err := c.copyImage(ctx, ref)
 	if err != nil {
-		if errors.Is(err, oras.ErrNotFound) {
-			return fail(exitNegative, err)
-		}
-		if strings.Contains(err.Error(), "HTTP response to HTTPS client") {
-			err = fmt.Errorf("%w (the registry speaks plain HTTP: use --plain-http, or useHttp: true in the Store)", err)
-		}
-		return fail(exitError, err)
+		return storeFailure(err)
 	}
 	if local.Tag != "" {
 		if err := dst.Tag(ctx, root, local.Name()+":"+local.Tag); err != nil {
@@ -300,7 +294,7 @@ func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, skipLaye
 	if err != nil {
 		return err
 	}
-	isManifest := isManifestType(desc.MediaType)
+	isManifest := oras.IsManifest(desc.MediaType)
 	if isManifest {
 		*manifests = append(*manifests, desc.Digest)
 		var m manifest
@@ -337,15 +331,4 @@ func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, skipLaye
 		c.blobs++
 	}
 	return nil
-}
-
-func isManifestType(mediaType string) bool {
-	switch mediaType {
-	case ocispec.MediaTypeImageManifest, ocispec.MediaTypeImageIndex,
-		"application/vnd.docker.distribution.manifest.v2+json",
-		"application/vnd.docker.distribution.manifest.list.v2+json",
-		"application/vnd.oci.artifact.manifest.v1+json":
-		return true
-	}
-	return false
 }
