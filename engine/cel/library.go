@@ -7,6 +7,7 @@ import (
 	"context"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/functions"
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 
@@ -23,9 +24,10 @@ type library struct{ family string }
 // LibraryName implements cel.SingletonLibrary.
 func (l *library) LibraryName() string { return "ratify." + l.family }
 
-// CompileOptions declares the family's functions. Bindings are
-// asynchronous: CEL hands them the evaluation's context, which carries the
-// builtins.Env, and runs independent calls (notation and cosign) concurrently.
+// CompileOptions declares the family's functions with late bindings: a
+// policy's programs bind them to one evaluation's builtins.Env (see
+// bindings), so the functions see that evaluation's configuration, memo
+// and reports.
 func (l *library) CompileOptions() []cel.EnvOption {
 	var opts []cel.EnvOption
 	for _, f := range builtins.Table {
@@ -37,7 +39,7 @@ func (l *library) CompileOptions() []cel.EnvOption {
 			args[i] = celType(a.Type)
 		}
 		opts = append(opts, cel.Function(f.Name,
-			cel.Overload(overloadID(f), args, celType(f.Result), cel.AsyncBinding(binding(f)))))
+			cel.Overload(overloadID(f), args, celType(f.Result), cel.LateFunctionBinding())))
 	}
 	return opts
 }
@@ -71,10 +73,27 @@ func celType(t builtins.Type) *cel.Type {
 	return cel.DynType
 }
 
-func binding(f *builtins.Func) func(context.Context, ...ref.Val) ref.Val {
-	return func(ctx context.Context, vals ...ref.Val) ref.Val {
-		env, ok := builtins.EnvFrom(ctx)
-		if !ok {
+// evaluation is what a program instance's bindings call into; it is set
+// for the duration of one evaluation.
+type evaluation struct {
+	ctx context.Context
+	env *builtins.Env
+}
+
+// bindings implements every builtin for programs whose evaluations run
+// with e.
+func bindings(e *evaluation) []*functions.Overload {
+	out := make([]*functions.Overload, 0, len(builtins.Table))
+	for _, f := range builtins.Table {
+		out = append(out, &functions.Overload{Operator: overloadID(f), Function: binding(f, e)})
+	}
+	return out
+}
+
+func binding(f *builtins.Func, e *evaluation) functions.FunctionOp {
+	return func(vals ...ref.Val) ref.Val {
+		ctx, env := e.ctx, e.env
+		if env == nil {
 			return types.NewErr("%s: no ratify configuration", f.Name)
 		}
 		args := make([]any, len(vals))
