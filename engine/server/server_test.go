@@ -341,3 +341,51 @@ spec: {name: oras, parameters: {useHttp: true}}`))
 		}
 	})
 }
+
+// panicky is a registry transport that panics on one repository, standing
+// in for a bug deep in an evaluation.
+type panicky struct{ next http.RoundTripper }
+
+func (p panicky) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/boom/") {
+		panic("bug while talking to the registry")
+	}
+	return p.next.RoundTrip(r)
+}
+
+// A panic while answering one key is that key's error; the other keys and
+// later requests are answered.
+func TestPanicIsAnItemError(t *testing.T) {
+	f := newFixture(t, server.Options{}, "10s")
+	srv := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts := srv.EngineOptions(engine.Options{})
+	opts.StoreOptions.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return panicky{rt} }
+	res, err := config.Load(strings.NewReader(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: s}
+spec: {name: oras, parameters: {useHttp: true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(context.Background(), res, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.SetEngine(eng)
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	g := &fixture{http: hs}
+	boom := f.proxy.Host + "/boom/app:v1"
+	items := g.verify(t, boom, f.unsigned)
+	if it := items[boom]; !strings.Contains(it.Error, "internal error") {
+		t.Fatalf("panicking key: %+v", it)
+	}
+	if it := items[f.unsigned]; it.Error != "" || it.Value.IsSuccess {
+		t.Fatalf("the other key must still be answered (and denied: no verifier): %+v", it)
+	}
+	rec := httptest.NewRecorder()
+	srv.MetricsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "ratify_system_error_count 1") {
+		t.Error("the panic was not counted as a system error")
+	}
+}
