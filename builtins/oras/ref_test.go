@@ -17,7 +17,7 @@ func TestParseReference(t *testing.T) {
 		{"index.docker.io/user/app", "docker.io/user/app:latest", "docker.io/user/app", "latest"},
 		{"localhost/app", "localhost/app:latest", "localhost/app", "latest"},
 		{"localhost:5000/team/app:v2", "localhost:5000/team/app:v2", "localhost:5000/team/app", "v2"},
-		{"myregistry.azurecr.io/ratify-demo/net-monitor:v1", "myregistry.azurecr.io/ratify-demo/net-monitor:v1", "myregistry.azurecr.io/ratify-demo/net-monitor", "v1"},
+		{"myregistry.example.com/ratify-demo/net-monitor:v1", "myregistry.example.com/ratify-demo/net-monitor:v1", "myregistry.example.com/ratify-demo/net-monitor", "v1"},
 		{"127.0.0.1:5000/app@" + d, "127.0.0.1:5000/app@" + d, "127.0.0.1:5000/app", ""},
 		{"registry.io/app:v1@" + d, "registry.io/app@" + d, "registry.io/app", "v1"},
 	}

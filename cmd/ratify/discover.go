@@ -41,7 +41,7 @@ otherwise a registry store over HTTPS with docker's credentials
 signatures.
 
 Exit status: 0 the image was found, 1 it was not, 2 usage or transport error.`,
-		Example: `  ratify discover -s myregistry.azurecr.io/ratify-demo/net-monitor:v1
+		Example: `  ratify discover -s myregistry.example.com/ratify-demo/net-monitor:v1
   ratify discover -s localhost:5000/app:v1 --plain-http -o json
   ratify discover -s myregistry.io/app:v1 --oci-layout ./fixtures
   ratify discover -s myregistry.io/app:v1 -c resources.yaml`,
