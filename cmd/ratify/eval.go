@@ -80,12 +80,9 @@ func (o *policyEvalOpts) run(cmd *cobra.Command, a *app) error {
 			return fail(exitError, err)
 		}
 	}
-	eng, err := engine.New(cmd.Context(), res, engine.Options{Logger: a.log})
+	eng, err := buildEngine(cmd, a, res)
 	if err != nil {
-		return fail(exitError, err)
-	}
-	for _, w := range eng.Warnings() {
-		a.log.Warn(w)
+		return err
 	}
 	d := eng.Evaluate(cmd.Context(), o.subject, o.namespace)
 	if o.output == "json" {
@@ -107,14 +104,7 @@ func (o *policyEvalOpts) run(cmd *cobra.Command, a *app) error {
 			printCalls(a.stdout, d.Calls)
 		}
 	}
-	switch {
-	case d.Allow:
-		return nil
-	case d.Transient:
-		return fail(exitError, fmt.Errorf("no verdict for %s: %s", o.subject, strings.Join(d.Reasons, "; ")))
-	default:
-		return &exitErr{code: exitNegative, err: errDenied}
-	}
+	return decisionExit(o.subject, d)
 }
 
 // replacePolicy puts the policy of file in force in res: for namespace

@@ -58,6 +58,11 @@ func loadEngine(cmd *cobra.Command, a *app, path string) (*engine.Engine, error)
 		return nil, fail(exitError, err)
 	}
 	res.Warn(a.log)
+	return buildEngine(cmd, a, res)
+}
+
+// buildEngine builds the engine of res and logs its warnings.
+func buildEngine(cmd *cobra.Command, a *app, res *config.Resources) (*engine.Engine, error) {
 	eng, err := engine.New(cmd.Context(), res, engine.Options{Logger: a.log})
 	if err != nil {
 		return nil, fail(exitError, err)
@@ -89,17 +94,23 @@ func (o *verifyOpts) run(cmd *cobra.Command, a *app) error {
 	} else {
 		printDecision(a.stdout, d)
 	}
+	return decisionExit(o.subject, d)
+}
+
+var errDenied = fmt.Errorf("denied")
+
+// decisionExit is the exit of a command that reached a decision: 0
+// allowed, 1 denied, 2 when an outage kept it from a verdict.
+func decisionExit(subject string, d engine.Decision) error {
 	switch {
 	case d.Allow:
 		return nil
 	case d.Transient:
-		return fail(exitError, fmt.Errorf("no verdict for %s: %s", o.subject, strings.Join(d.Reasons, "; ")))
+		return fail(exitError, fmt.Errorf("no verdict for %s: %s", subject, strings.Join(d.Reasons, "; ")))
 	default:
 		return &exitErr{code: exitNegative, err: errDenied}
 	}
 }
-
-var errDenied = fmt.Errorf("denied")
 
 func printDecision(w io.Writer, d engine.Decision) {
 	verdict := "DENIED"
