@@ -227,11 +227,17 @@ func (s *Server) cached(eng *engine.Engine, key string) (json.RawMessage, bool) 
 	if !ok {
 		return nil, false
 	}
-	v, ok := s.decisions.Get(eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + desc.Digest.String())
+	v, ok := s.decisions.Get(decisionKey(eng, namespace, desc.Digest.String()))
 	if ok {
 		s.metrics.cache.WithLabelValues("true").Inc()
 	}
 	return v, ok
+}
+
+// decisionKey names a decision in the cache: configuration revision,
+// policy scope, digest.
+func decisionKey(eng *engine.Engine, namespace, digest string) string {
+	return eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + digest
 }
 
 // verifyKey decides one image: from the decision cache when the same
@@ -250,7 +256,7 @@ func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, namespace, i
 		// A missing image is a verdict, not an outage.
 		return failedValue(ref.String(), err.Error()), nil
 	}
-	cacheKey := eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + desc.Digest.String()
+	cacheKey := decisionKey(eng, namespace, desc.Digest.String())
 	if v, ok := s.decisions.Get(cacheKey); ok {
 		s.metrics.cache.WithLabelValues("true").Inc()
 		return v, nil
