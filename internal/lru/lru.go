@@ -15,7 +15,7 @@ type Cache[K comparable, V any] struct {
 	mu      sync.Mutex
 	max     int64
 	used    int64
-	ttl     time.Duration // 0: entries never expire
+	ttl     time.Duration // default lifetime of an entry; 0: never expires
 	now     func() time.Time
 	order   *list.List // front = most recent
 	entries map[K]*list.Element
@@ -47,7 +47,7 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 		return zero, false
 	}
 	e := el.Value.(*entry[K, V])
-	if c.ttl > 0 && c.now().After(e.expires) {
+	if !e.expires.IsZero() && c.now().After(e.expires) {
 		c.remove(el)
 		return zero, false
 	}
@@ -57,7 +57,16 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 
 // Add stores v unless its cost alone exceeds the bound.
 func (c *Cache[K, V]) Add(k K, v V, cost int64) {
-	if c == nil || c.max <= 0 || cost > c.max {
+	if c != nil {
+		c.AddTTL(k, v, cost, c.ttl)
+	}
+}
+
+// AddTTL stores v for ttl instead of the cache's own expiry (0: never
+// expires; negative: not stored), for entries that must not outlive a
+// shorter lifetime than the rest (a result that depends on a referrer list).
+func (c *Cache[K, V]) AddTTL(k K, v V, cost int64, ttl time.Duration) {
+	if c == nil || c.max <= 0 || cost > c.max || ttl < 0 {
 		return
 	}
 	c.mu.Lock()
@@ -66,8 +75,8 @@ func (c *Cache[K, V]) Add(k K, v V, cost int64) {
 		c.remove(el)
 	}
 	e := &entry[K, V]{key: k, value: v, cost: cost}
-	if c.ttl > 0 {
-		e.expires = c.now().Add(c.ttl)
+	if ttl > 0 {
+		e.expires = c.now().Add(ttl)
 	}
 	c.entries[k] = c.order.PushFront(e)
 	c.used += cost

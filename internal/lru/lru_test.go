@@ -50,3 +50,22 @@ func TestExpiry(t *testing.T) {
 		t.Error("nil cache returned a value")
 	}
 }
+
+func TestAddTTL(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := New[string, int](10, time.Minute)
+	c.now = func() time.Time { return now }
+	c.AddTTL("short", 1, 1, time.Second)
+	c.Add("long", 2, 1)
+	c.AddTTL("never", 3, 1, -1)
+	if _, ok := c.Get("never"); ok {
+		t.Error("an entry with a negative TTL was stored")
+	}
+	now = now.Add(2 * time.Second)
+	if _, ok := c.Get("short"); ok {
+		t.Error("an entry outlived its own TTL")
+	}
+	if _, ok := c.Get("long"); !ok {
+		t.Error("an entry with the cache's TTL expired early")
+	}
+}
