@@ -30,15 +30,22 @@ var Anonymous AuthProvider = AuthProviderFunc(func(context.Context, string) (aut
 	return auth.EmptyCredential, nil
 })
 
-// StaticAuth answers the same username and password for every registry.
+// StaticAuth answers Username and Password to the registry hosts in Hosts
+// (entries as in BoundTo) and the empty credential to every other host.
+// With no Hosts it answers no host: a static password never goes to a
+// registry it was not configured for.
 type StaticAuth struct {
 	Username string
 	Password string
+	Hosts    []string
 }
 
-// Credential returns the static credential.
-func (s StaticAuth) Credential(context.Context, string) (auth.Credential, error) {
-	return auth.Credential{Username: s.Username, Password: s.Password}, nil
+// Credential returns the static credential when registry is one of Hosts.
+func (s StaticAuth) Credential(ctx context.Context, registry string) (auth.Credential, error) {
+	cred := auth.Credential{Username: s.Username, Password: s.Password}
+	return BoundTo(s.Hosts, AuthProviderFunc(func(context.Context, string) (auth.Credential, error) {
+		return cred, nil
+	})).Credential(ctx, registry)
 }
 
 // NewDockerConfigAuth reads credentials the way the docker CLI does: from

@@ -11,6 +11,14 @@ import (
 
 // Parameters are a Store resource's `spec.parameters`, as Ratify defines
 // them for its `oras` store, plus `path` and `scopes` for `oci-layout`.
+//
+// Credentials are bound to the registry hosts they are configured for:
+// `authProvider.hosts` lists them (`host[:port]`, or `*.domain` for every
+// subdomain of domain); without it, the hosts of `scopes` (`host/repo`,
+// `host/*`) are used. Any other registry is accessed anonymously, even when
+// the store serves it as the fallback store without scopes. The `static`
+// provider needs one of the two; `dockerConfig` is keyed by host already
+// and is additionally bound when either is given.
 type Parameters struct {
 	CosignEnabled bool `json:"cosignEnabled,omitempty"`
 	UseHTTP       bool `json:"useHttp,omitempty"`
@@ -20,8 +28,11 @@ type Parameters struct {
 	// ReferrersCacheTTL is a Go duration ("10s"); "0s" disables the cache.
 	ReferrersCacheTTL string `json:"referrersCacheTTL,omitempty"`
 
-	// Path and Scopes describe an oci-layout store.
-	Path   string   `json:"path,omitempty"`
+	// Path is the directory of an oci-layout store.
+	Path string `json:"path,omitempty"`
+	// Scopes limit the references the store serves (see Config.Scopes);
+	// their hosts also bind the store's credentials when
+	// authProvider.hosts is not given.
 	Scopes []string `json:"scopes,omitempty"`
 }
 
@@ -33,6 +44,12 @@ type AuthParameters struct {
 	// Username and Password are for the static provider.
 	Username string `json:"username,omitempty"`
 	Password string `json:"password,omitempty"`
+	// Hosts are the registries the credentials are for: `host[:port]`
+	// (compared case-insensitively, `:443` implied, Docker Hub's aliases as
+	// `docker.io`) or `*.domain[:port]` for every subdomain of domain. When
+	// empty, the hosts of the store's scopes are used. Every other registry
+	// gets no credentials.
+	Hosts []string `json:"hosts,omitempty"`
 }
 
 // Auth provider names.
@@ -81,7 +98,7 @@ func ConfigFromParameters(name, storeType string, raw json.RawMessage) (Config, 
 			cfg.ReferrersTTL = -1
 		}
 	}
-	a, err := authFromParameters(p.AuthProvider)
+	a, err := authFromParameters(p.AuthProvider, p.Scopes)
 	if err != nil {
 		return Config{}, fmt.Errorf("store %q: %w", name, err)
 	}
@@ -89,27 +106,53 @@ func ConfigFromParameters(name, storeType string, raw json.RawMessage) (Config, 
 	return cfg, nil
 }
 
-func authFromParameters(p *AuthParameters) (AuthProvider, error) {
+func authFromParameters(p *AuthParameters, scopes []string) (AuthProvider, error) {
 	if p == nil {
 		// Ratify's default is the docker config.
 		return NewDockerConfigAuth("")
 	}
+	for _, h := range p.Hosts {
+		if err := checkHostPattern(h); err != nil {
+			return nil, fmt.Errorf("authProvider.hosts: %w", err)
+		}
+	}
+	// hosts is where the provider's credentials may go: the explicit list,
+	// else the hosts the store's scopes name.
+	hosts := p.Hosts
+	if len(hosts) == 0 {
+		hosts = scopeHosts(scopes)
+	}
+	bound := func(a AuthProvider) AuthProvider {
+		if len(hosts) == 0 {
+			return a
+		}
+		return BoundTo(hosts, a)
+	}
 	switch p.Name {
 	case AuthDockerConfig, "":
-		return NewDockerConfigAuth(p.ConfigPath)
+		a, err := NewDockerConfigAuth(p.ConfigPath)
+		if err != nil {
+			return nil, err
+		}
+		return bound(a), nil
 	case AuthStatic:
 		if p.Username == "" {
 			return nil, fmt.Errorf("authProvider static needs a username")
 		}
-		return StaticAuth{Username: p.Username, Password: p.Password}, nil
+		if len(hosts) == 0 {
+			return nil, fmt.Errorf("authProvider static: say which registries the credentials are for: " +
+				"add authProvider.hosts (such as [registry.example.com]) or scopes with a host (such as [registry.example.com/*]); " +
+				"without them the password would be sent to any registry an image names")
+		}
+		return StaticAuth{Username: p.Username, Password: p.Password, Hosts: hosts}, nil
 	case AuthAnonymous:
 		return Anonymous, nil
 	}
 	if laterAuthProviders[p.Name] {
 		name := p.Name
-		return AuthProviderFunc(func(_ context.Context, registry string) (auth.Credential, error) {
+		return bound(AuthProviderFunc(func(_ context.Context, registry string) (auth.Credential, error) {
 			return auth.EmptyCredential, fmt.Errorf("registry %s asks for credentials, and auth provider %q is not supported by this version of ratify", registry, name)
-		}), nil
+		})), nil
 	}
 	return nil, fmt.Errorf("unknown authProvider %q (supported: %s, %s, %s)", p.Name, AuthDockerConfig, AuthStatic, AuthAnonymous)
 }
