@@ -14,6 +14,8 @@ import (
 
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 )
 
 // Options are the decoded, validated opts of notation.verify.
@@ -145,11 +147,31 @@ func parseTrustPolicy(v any) (*trustpolicy.Document, []string, error) {
 	if err := json.Unmarshal(b, doc); err != nil {
 		return nil, nil, fmt.Errorf("does not have the shape of a trust policy document: %w", err)
 	}
+	normaliseRegistryScopes(doc)
 	// notation-go's own validation, so messages match the notation CLI's.
 	if err := doc.Validate(); err != nil {
 		return nil, nil, err
 	}
 	return doc, warns, nil
+}
+
+// normaliseRegistryScopes rewrites registryScopes in the canonical spelling
+// of references (oras.NormalizeScope: host lower-cased, no `:443`, Docker
+// Hub's aliases as `docker.io`), because notation-go matches them by
+// equality against the subject's `host/repo`, which is canonical. `*` and
+// scopes that do not normalise are left for notation-go to judge.
+func normaliseRegistryScopes(doc *trustpolicy.Document) {
+	for i := range doc.TrustPolicies {
+		scopes := doc.TrustPolicies[i].RegistryScopes
+		for k, sc := range scopes {
+			if sc == "*" {
+				continue
+			}
+			if n, err := oras.NormalizeScope(sc); err == nil && !strings.Contains(n, "*") {
+				scopes[k] = n
+			}
+		}
+	}
 }
 
 func policyWarnings(where string, p map[string]any) []string {

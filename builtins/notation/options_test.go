@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/notaryproject/notation-go/verifier/truststore"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 )
 
 func goodOpts(p *pki) map[string]any {
@@ -189,4 +191,55 @@ func FuzzParseOptions(f *testing.F) {
 			_, _ = o.TrustStores.GetCertificates(context.Background(), truststore.Type(typ), name)
 		}
 	})
+}
+
+// registryScopes are matched in the canonical spelling of references, so
+// the host's spelling in the trust policy or in the image does not decide
+// which policy applies.
+func TestRegistryScopesNormalised(t *testing.T) {
+	const d = "@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	cases := []struct {
+		scope, image string
+		want         bool
+	}{
+		{"LOCALHOST:5000/team-a/app", "localhost:5000/team-a/app", true},
+		{"localhost:5000/team-a/app", "LocalHost:5000/team-a/app", true},
+		{"Registry.Example.com:443/app", "registry.example.com/app", true},
+		{"registry.example.com/app", "registry.example.com:443/app", true},
+		{"index.docker.io/library/nginx", "nginx", true},
+		{"docker.io/nginx", "registry-1.docker.io/library/nginx", true},
+		{"registry-1.docker.io/user/app", "docker.io/user/app", true},
+		{"registry.example.com:5000/app", "registry.example.com/app", false},
+		{"registry.example.com/app", "registry.example.com/app2", false},
+	}
+	for _, c := range cases {
+		doc := map[string]any{"version": "1.0", "trustPolicies": []any{
+			policyStatement("specific", []string{c.scope}, "strict", []string{"ca:certs"}, []string{"*"}),
+			policyStatement("fallback", []string{"*"}, "strict", []string{"ca:certs"}, []string{"*"}),
+		}}
+		o, err := ParseOptions(map[string]any{"trustPolicy": doc, "trustStores": map[string]any{}})
+		if err != nil {
+			t.Fatalf("%s: %v", c.scope, err)
+		}
+		subject := mustRef(t, c.image+d)
+		p, err := o.TrustPolicy.GetApplicableTrustPolicy(subject.String())
+		if err != nil {
+			t.Fatalf("%s: %v", c.scope, err)
+		}
+		if got := p.Name == "specific"; got != c.want {
+			t.Errorf("registryScopes [%q], image %q (%s): policy %q applies, want the scope to match: %v", c.scope, c.image, subject, p.Name, c.want)
+		}
+		if got := oras.ScopeMatches(c.scope, subject.Name()); got != c.want {
+			t.Errorf("oras.ScopeMatches(%q, %q) = %v, notation disagrees", c.scope, subject.Name(), got)
+		}
+	}
+	// Two spellings of one scope are one scope, which notation-go refuses
+	// in two statements.
+	doc := map[string]any{"version": "1.0", "trustPolicies": []any{
+		policyStatement("a", []string{"Registry.Example.com/app"}, "strict", []string{"ca:certs"}, []string{"*"}),
+		policyStatement("b", []string{"registry.example.com:443/app"}, "strict", []string{"ca:certs"}, []string{"*"}),
+	}}
+	if _, err := ParseOptions(map[string]any{"trustPolicy": doc}); err == nil || !strings.Contains(err.Error(), "registry.example.com/app") {
+		t.Errorf("one scope in two statements: %v", err)
+	}
 }

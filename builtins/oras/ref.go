@@ -2,6 +2,7 @@ package oras
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -18,6 +19,9 @@ const dockerHubEndpoint = "registry-1.docker.io"
 // are far shorter and the limit keeps pathological input cheap.
 const maxReferenceLength = 4096
 
+// hostGrammar is distribution's domain grammar, on a lower-cased host.
+var hostGrammar = regexp.MustCompile(`^(?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(?:\.(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*|\[[a-f0-9:]+\])(?::[0-9]+)?$`)
+
 // Reference names an image: registry host, repository, and a tag and/or a
 // digest. A digest, when present, is what identifies the content; the tag is
 // kept only for display.
@@ -28,9 +32,17 @@ type Reference struct {
 	Digest     digest.Digest
 }
 
-// ParseReference parses `host[:port]/repo[:tag][@digest]`. Names without a
-// registry host are normalised as docker does: `alpine` becomes
-// `docker.io/library/alpine:latest`, `user/app` becomes `docker.io/user/app:latest`.
+// ParseReference parses `host[:port]/repo[:tag][@digest]` into the one
+// canonical spelling every scope, cache key and report uses:
+//   - the host is lower-cased (`LOCALHOST:5000` is `localhost:5000`);
+//   - the default HTTPS port is dropped (`registry.io:443` is `registry.io`);
+//     a `useHttp` store dials such a host on 80 unless its scopes name the
+//     host with `:443` (see Config.Scopes);
+//   - Docker Hub's aliases `index.docker.io` and `registry-1.docker.io` are
+//     `docker.io`, and names without a registry host are Docker Hub's, as
+//     docker does: `alpine` becomes `docker.io/library/alpine:latest`,
+//     `user/app` becomes `docker.io/user/app:latest`.
+//
 // A reference with neither tag nor digest gets the tag `latest`.
 func ParseReference(s string) (Reference, error) {
 	invalid := func(format string, args ...any) (Reference, error) {
@@ -71,6 +83,15 @@ func ParseReference(s string) (Reference, error) {
 	if ref.Repository == "" {
 		return invalid("missing repository")
 	}
+	if !hostGrammar.MatchString(ref.Registry) {
+		return invalid("registry host %q is not a host name, IP address or [IPv6] literal with an optional port", ref.Registry)
+	}
+	if !strings.ContainsAny(ref.Registry, ".:") && ref.Registry != "localhost" && ref.Registry != DockerHub {
+		// `MyHost/app` names the host MyHost only by docker's upper-case
+		// rule; host names are case-insensitive, and in its one spelling
+		// (`myhost/app`) it would be a Docker Hub repository.
+		return invalid("registry host %q is recognised only by its upper-case letters; name it with its domain or port", name[:strings.IndexByte(name, '/')])
+	}
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = "latest"
 	}
@@ -92,7 +113,7 @@ func ParseReference(s string) (Reference, error) {
 
 // splitDomain separates the registry host from the repository path, with
 // docker's rule: the first component is a host when it contains '.' or ':',
-// is `localhost`, or has an upper-case letter.
+// is `localhost`, or has an upper-case letter. The host is normalised.
 func splitDomain(name string) (string, string) {
 	i := strings.IndexByte(name, '/')
 	if i < 0 || (!strings.ContainsAny(name[:i], ".:") && name[:i] != "localhost" && strings.ToLower(name[:i]) == name[:i]) {
@@ -101,17 +122,14 @@ func splitDomain(name string) (string, string) {
 		}
 		return DockerHub, name
 	}
-	host, repo := name[:i], name[i+1:]
-	if host == "index.docker.io" {
-		host = DockerHub
-	}
+	host, repo := normalizeHost(name[:i]), name[i+1:]
 	if host == DockerHub && !strings.Contains(repo, "/") {
 		repo = "library/" + repo
 	}
 	return host, repo
 }
 
-// String is the canonical form: `host/repo@digest` when a digest is known
+// String is the canonical form (see ParseReference): `host/repo@digest` when a digest is known
 // (the tag adds nothing to identity), else `host/repo:tag`.
 func (r Reference) String() string {
 	switch {
@@ -123,7 +141,8 @@ func (r Reference) String() string {
 	return r.Name()
 }
 
-// Name is `host/repo`.
+// Name is `host/repo`, canonical for a parsed reference; scopes are
+// matched against it (ScopeMatches).
 func (r Reference) Name() string { return r.Registry + "/" + r.Repository }
 
 // Object is what is asked of the registry: the digest when present, else the tag.

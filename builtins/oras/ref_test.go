@@ -20,6 +20,16 @@ func TestParseReference(t *testing.T) {
 		{"myregistry.example.com/ratify-demo/net-monitor:v1", "myregistry.example.com/ratify-demo/net-monitor:v1", "myregistry.example.com/ratify-demo/net-monitor", "v1"},
 		{"127.0.0.1:5000/app@" + d, "127.0.0.1:5000/app@" + d, "127.0.0.1:5000/app", ""},
 		{"registry.io/app:v1@" + d, "registry.io/app@" + d, "registry.io/app", "v1"},
+		// One spelling per registry: lower-case host, no :443, Docker Hub's aliases.
+		{"LOCALHOST:5000/team-a/app", "localhost:5000/team-a/app:latest", "localhost:5000/team-a/app", "latest"},
+		{"Registry.IO/app:v1", "registry.io/app:v1", "registry.io/app", "v1"},
+		{"registry.io:443/app:v1", "registry.io/app:v1", "registry.io/app", "v1"},
+		{"registry.io:4443/app:v1", "registry.io:4443/app:v1", "registry.io:4443/app", "v1"},
+		{"[::1]:443/app", "[::1]/app:latest", "[::1]/app", "latest"},
+		{"registry-1.docker.io/library/nginx", "docker.io/library/nginx:latest", "docker.io/library/nginx", "latest"},
+		{"registry-1.docker.io/nginx", "docker.io/library/nginx:latest", "docker.io/library/nginx", "latest"},
+		{"Index.Docker.io:443/nginx", "docker.io/library/nginx:latest", "docker.io/library/nginx", "latest"},
+		{"docker.io:443/user/app", "docker.io/user/app:latest", "docker.io/user/app", "latest"},
 	}
 	for _, c := range cases {
 		ref, err := ParseReference(c.in)
@@ -40,7 +50,7 @@ func TestParseReferenceRejects(t *testing.T) {
 	for _, in := range []string{
 		"", " alpine", "alpine ", "https://registry.io/app:v1", "registry.io/app:", "registry.io/App:v1",
 		"registry.io/app@sha256:abc", "registry.io/app@md5:00", "registry.io/", "registry.io/app:v1:v2",
-		"registry.io/app:-bad", "reg istry.io/app",
+		"registry.io/app:-bad", "reg istry.io/app", "MyHost/app:v1", "reg*.io/app", "reg_istry.io/app", "-registry.io/app",
 	} {
 		if ref, err := ParseReference(in); err == nil {
 			t.Errorf("ParseReference(%q) = %v, want an error", in, ref)
@@ -74,6 +84,10 @@ func FuzzParseReference(f *testing.F) {
 		}
 		if again.String() != ref.String() {
 			t.Fatalf("%q -> %q -> %q", s, ref.String(), again.String())
+		}
+		// A canonical name is its own scope, and matches itself.
+		if n, err := NormalizeScope(ref.Name()); err != nil || n != ref.Name() || !ScopeMatches(ref.Name(), ref.Name()) {
+			t.Fatalf("NormalizeScope(%q) = %q, %v", ref.Name(), n, err)
 		}
 	})
 }

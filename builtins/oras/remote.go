@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +88,10 @@ type remoteBackend struct {
 	cfg    Config
 	client *auth.Client
 
+	// port443 are the hosts a PlainHTTP store dials on port 443: those its
+	// scopes write with `:443`, which references drop.
+	port443 map[string]bool
+
 	mu sync.Mutex
 	// One Repository per repository name: a Repository remembers whether
 	// its registry has the referrers API, so the probe is made once.
@@ -123,7 +128,16 @@ func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*rem
 		},
 	}
 	client.SetUserAgent("ratify")
-	return &remoteBackend{cfg: cfg, client: client, repos: map[string]*remote.Repository{}}, nil
+	b := &remoteBackend{cfg: cfg, client: client, repos: map[string]*remote.Repository{}, port443: map[string]bool{}}
+	if cfg.PlainHTTP {
+		for _, sc := range cfg.Scopes {
+			host, _, _ := strings.Cut(sc, "/")
+			if strings.HasSuffix(host, ":443") {
+				b.port443[normalizeHost(host)] = true
+			}
+		}
+	}
+	return b, nil
 }
 
 func loadCAs(path string) (*x509.CertPool, error) {
@@ -147,10 +161,7 @@ func (b *remoteBackend) repo(ref Reference) *remote.Repository {
 	if r, ok := b.repos[ref.Name()]; ok {
 		return r
 	}
-	host := ref.Registry
-	if host == DockerHub {
-		host = dockerHubEndpoint
-	}
+	host := b.dialHost(ref.Registry)
 	r := &remote.Repository{
 		Client:           b.client,
 		Reference:        registry.Reference{Registry: host, Repository: ref.Repository},
@@ -161,6 +172,17 @@ func (b *remoteBackend) repo(ref Reference) *remote.Repository {
 	}
 	b.repos[ref.Name()] = r
 	return r
+}
+
+// dialHost is where the registry of a (normalised) reference is reached.
+func (b *remoteBackend) dialHost(registry string) string {
+	switch {
+	case registry == DockerHub:
+		return dockerHubEndpoint
+	case b.port443[registry]:
+		return registry + ":443"
+	}
+	return registry
 }
 
 func (b *remoteBackend) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {

@@ -48,8 +48,14 @@ type Config struct {
 	// Type is TypeRemote or TypeLayout.
 	Type string
 	// Scopes limits the references the store serves: `*`, `host/repo`,
-	// `host/*` or `host/prefix/*`. Empty means every reference. Stores with scopes are
-	// consulted before stores without.
+	// `host/*`, `host/prefix/*` or `host/prefix*`, matched as ScopeMatches
+	// does (the host's spelling does not matter). Empty means every
+	// reference. Stores with scopes are consulted before stores without.
+	//
+	// References drop the HTTPS port `:443` (see ParseReference). With
+	// PlainHTTP, a host written with `:443` in a scope is dialled on port
+	// 443 for every reference to that host; other hosts without a port
+	// are dialled on 80, as HTTP does.
 	Scopes []string
 
 	// Path is the OCI-layout directory (TypeLayout).
@@ -99,7 +105,9 @@ type backend interface {
 }
 
 type configured struct {
-	cfg       Config
+	cfg Config
+	// scopes are cfg.Scopes normalised (NormalizeScope).
+	scopes    []string
 	backend   backend
 	referrers *lru.Cache[string, []ocispec.Descriptor]
 	// resolved caches resolutions for the referrers TTL: a digest names
@@ -134,10 +142,13 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 	var scoped, unscoped []*configured
 	for _, cfg := range cfgs {
 		cfg = withDefaults(cfg)
+		scopes := make([]string, 0, len(cfg.Scopes))
 		for _, sc := range cfg.Scopes {
-			if err := validateScope(sc); err != nil {
+			n, err := validateScope(sc)
+			if err != nil {
 				return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
 			}
+			scopes = append(scopes, n)
 		}
 		var (
 			b   backend
@@ -154,12 +165,12 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
 		}
-		c := &configured{cfg: cfg, backend: b}
+		c := &configured{cfg: cfg, scopes: scopes, backend: b}
 		if cfg.ReferrersTTL > 0 {
 			c.referrers = lru.New[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
 			c.resolved = lru.New[string, ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
 		}
-		if len(cfg.Scopes) > 0 {
+		if len(scopes) > 0 {
 			scoped = append(scoped, c)
 		} else {
 			unscoped = append(unscoped, c)
@@ -188,15 +199,22 @@ func withDefaults(cfg Config) Config {
 	return cfg
 }
 
-func validateScope(sc string) error {
-	if sc == "*" {
-		return nil
+// validateScope normalises a store scope and checks its form. A wildcard
+// must stand after the host (`host/*`, `host/prefix*`): `myregistry.io*`
+// would route references of `myregistry.io.attacker.com` to the store.
+func validateScope(sc string) (string, error) {
+	n, err := NormalizeScope(sc)
+	if err != nil {
+		return "", fmt.Errorf("%w; want `*`, `host/repo`, `host/*` or `host/prefix/*`", err)
 	}
-	name, wild := strings.CutSuffix(sc, "/*")
-	if name == "" || strings.Contains(name, "*") || (!wild && !strings.Contains(name, "/")) {
-		return fmt.Errorf("scope %q: want `*`, `host/repo`, `host/*` or `host/prefix/*`", sc)
+	if n == "*" {
+		return n, nil
 	}
-	return nil
+	host, repo, found := strings.Cut(n, "/")
+	if !found || host == "" || repo == "" {
+		return "", fmt.Errorf("scope %q: want `*`, `host/repo`, `host/*` or `host/prefix/*`", sc)
+	}
+	return n, nil
 }
 
 func scopeMatches(scopes []string, ref Reference) bool {
@@ -205,10 +223,7 @@ func scopeMatches(scopes []string, ref Reference) bool {
 	}
 	name := ref.Name()
 	for _, sc := range scopes {
-		switch {
-		case sc == "*", sc == name:
-			return true
-		case strings.HasSuffix(sc, "/*") && strings.HasPrefix(name, strings.TrimSuffix(sc, "*")):
+		if matchNormalizedScope(sc, name) {
 			return true
 		}
 	}
@@ -217,7 +232,7 @@ func scopeMatches(scopes []string, ref Reference) bool {
 
 func (s *Store) route(op string, ref Reference) (*configured, error) {
 	for _, c := range s.stores {
-		if scopeMatches(c.cfg.Scopes, ref) {
+		if scopeMatches(c.scopes, ref) {
 			return c, nil
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 )
 
 // cosignParams are a cosign Verifier's parameters, as in Ratify.
@@ -33,8 +35,31 @@ func (g *gen) cosign(i int, v Verifier) {
 	if len(p.TrustPolicies) == 0 {
 		g.configError("%s: parameters.trustPolicies is required", v.display())
 	}
-	if err := checkScopes(p.TrustPolicies); err != nil {
-		g.configError("%s: %v", v.display(), err)
+	// Scopes are normalised as references are (oras.NormalizeScope), so the
+	// prefix and equality matching of scope_matches against input.reference
+	// (a canonical reference) agrees with oras.ScopeMatches whatever the
+	// spelling of the registry host.
+	warnings := make([][]string, len(p.TrustPolicies))
+	normalized := true
+	for j := range p.TrustPolicies {
+		tp := &p.TrustPolicies[j]
+		for k, sc := range tp.Scopes {
+			n, err := oras.NormalizeScope(sc)
+			if err != nil {
+				g.configError("%s: trust policy %q: %v", v.display(), tp.Name, err)
+				normalized = false
+				continue
+			}
+			tp.Scopes[k] = n
+			if w := wildcardWarning(n); w != "" {
+				warnings[j] = append(warnings[j], fmt.Sprintf("%s: trust policy %q: %s", v.display(), tp.Name, w))
+			}
+		}
+	}
+	if normalized {
+		if err := checkScopes(p.TrustPolicies); err != nil {
+			g.configError("%s: %v", v.display(), err)
+		}
 	}
 	// The trust policy for the image: the one whose scope matches, else the
 	// `*` one (scopes do not overlap, so at most one specific scope matches).
@@ -96,8 +121,8 @@ func (g *gen) cosign(i int, v Verifier) {
 			filters[k] = strings.Join(conds, "; ")
 		}
 		tlog := tp.TLogVerify != nil && *tp.TLogVerify
-		g.line("# trust policy %q, scopes %s", tp.Name, strings.Join(tp.Scopes, ", "))
-		g.line("v%d_opts[%d] := {\"keys\": %s, \"tlog\": %t, \"warnings\": []}", i, j, concatCalls("kmp.keys", refs, filters), tlog)
+		g.line("# trust policy %q, scopes %s", tp.Name, jsonLiteral(tp.Scopes))
+		g.line("v%d_opts[%d] := {\"keys\": %s, \"tlog\": %t, \"warnings\": %s}", i, j, concatCalls("kmp.keys", refs, filters), tlog, jsonLiteral(nonNilStrings(warnings[j])))
 		g.line("")
 	}
 	g.line("v%d_report := cosign.verify(input.reference, v%d_opts[v%d_policy]) if v%d_applies", i, i, i, i)
@@ -115,12 +140,29 @@ func (g *gen) scopeMatches() {
 		return
 	}
 	g.line("")
-	g.line("# A scope is `*`, `host/repo`, or a prefix ending in `/*` or `*`.")
+	g.line("# A scope is `*`, `host/repo`, or a prefix ending in `/*` or `*`, normalised")
+	g.line("# as references are, so this is oras.ScopeMatches.")
 	g.line(`scope_matches(scope, name) if scope == name`)
 	g.line(`scope_matches(scope, name) if {`)
 	g.line(`	endswith(scope, "*")`)
 	g.line(`	startswith(name, trim_suffix(scope, "*"))`)
 	g.line(`}`)
+}
+
+// wildcardWarning explains what a normalised scope whose wildcard does not
+// follow a `/` matches beyond what it seems to: other registries
+// (`myregistry.io*`), or sibling repositories (`host/team*`).
+func wildcardWarning(scope string) string {
+	prefix, wild := strings.CutSuffix(scope, "*")
+	if scope == "*" || !wild || prefix == "" || strings.HasSuffix(prefix, "/") {
+		return ""
+	}
+	if !strings.Contains(prefix, "/") {
+		return fmt.Sprintf("scope %q also matches other registries, such as %q; write %q to match only the registry %s",
+			scope, prefix+".evil.com/app", prefix+"/*", prefix)
+	}
+	return fmt.Sprintf("scope %q also matches repositories that merely start with %q, such as %q; write %q (and %q for that repository itself) to match only below it",
+		scope, prefix, prefix+"-other/app", prefix+"/*", prefix)
 }
 
 func indexOf(tps []cosignTrustPolicy, tp *cosignTrustPolicy) int {
