@@ -12,6 +12,8 @@ import (
 	"context"
 	"fmt"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/seed-12b584bc/ratify/builtins/cosign"
 	"github.com/seed-12b584bc/ratify/builtins/notation"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
@@ -140,20 +142,26 @@ func Families() []string {
 	return out
 }
 
-// subjectRef parses a subject argument and pins it to a digest.
-func subjectRef(ctx context.Context, env *Env, s string) (oras.Reference, error) {
+// subjectRef parses a subject argument and pins it to a digest. The
+// evaluation's own subject was resolved by the engine: its descriptor is
+// returned as is; other references are resolved (desc is zero for a
+// reference given by digest, which the verifier checks itself).
+func subjectRef(ctx context.Context, env *Env, s string) (oras.Reference, ocispec.Descriptor, error) {
 	ref, err := oras.ParseReference(s)
 	if err != nil {
-		return ref, err
+		return ref, ocispec.Descriptor{}, err
+	}
+	if desc, ok := env.pinned(s); ok {
+		return ref, desc, nil
 	}
 	if ref.Digest != "" {
-		return ref, nil
+		return ref, ocispec.Descriptor{}, nil
 	}
 	desc, err := env.Store.Resolve(ctx, ref)
 	if err != nil {
-		return ref, err
+		return ref, desc, err
 	}
-	return ref.WithDigest(desc.Digest), nil
+	return ref.WithDigest(desc.Digest), desc, nil
 }
 
 func orasResolve(ctx context.Context, env *Env, args []any) (any, error) {
@@ -161,9 +169,11 @@ func orasResolve(ctx context.Context, env *Env, args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	desc, err := env.Store.Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
+	desc, ok := env.pinned(args[0].(string))
+	if !ok {
+		if desc, err = env.Store.Resolve(ctx, ref); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]any{
 		"reference": ref.WithDigest(desc.Digest).String(), "digest": desc.Digest.String(),
@@ -172,7 +182,7 @@ func orasResolve(ctx context.Context, env *Env, args []any) (any, error) {
 }
 
 func orasReferrers(ctx context.Context, env *Env, args []any) (any, error) {
-	ref, err := subjectRef(ctx, env, args[0].(string))
+	ref, _, err := subjectRef(ctx, env, args[0].(string))
 	if err != nil {
 		return nil, err
 	}
@@ -211,20 +221,23 @@ func kmpCertificates(ctx context.Context, env *Env, args []any) (any, error) {
 
 // verifyWith adapts a family's Verify: the subject is pinned first, and a
 // subject that cannot be resolved is a failed report, not an error.
-func verifyWith(verifier string, verify func(context.Context, *oras.Store, oras.Reference, map[string]any) report.Report) func(context.Context, *Env, []any) (any, error) {
+func verifyWith(verifier string, verify func(context.Context, *oras.Store, oras.Reference, ocispec.Descriptor, map[string]any) report.Report) func(context.Context, *Env, []any) (any, error) {
 	return func(ctx context.Context, env *Env, args []any) (any, error) {
 		opts, _ := args[1].(map[string]any)
-		ref, err := subjectRef(ctx, env, args[0].(string))
+		ref, desc, err := subjectRef(ctx, env, args[0].(string))
 		if err != nil {
 			r := report.Failure(verifier, args[0].(string), fmt.Sprintf("cannot resolve the subject: %v", err))
 			r.Transient = oras.IsTransient(err)
 			return r.Value(), nil
 		}
-		return verify(ctx, env.Store, ref, opts).Value(), nil
+		return verify(ctx, env.Store, ref, desc, opts).Value(), nil
 	}
 }
 
 var (
-	notationVerify = verifyWith("notation", notation.Verify)
-	cosignVerify   = verifyWith("cosign", cosign.Verify)
+	notationVerify = verifyWith("notation", notation.VerifyResolved)
+	// cosign reads the subject's digest only.
+	cosignVerify = verifyWith("cosign", func(ctx context.Context, s *oras.Store, ref oras.Reference, _ ocispec.Descriptor, opts map[string]any) report.Report {
+		return cosign.Verify(ctx, s, ref, opts)
+	})
 )

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
@@ -23,12 +25,14 @@ import (
 // arguments, policy scope and configuration revision: a key rotation is a
 // new revision, so it takes effect on the next evaluation.
 type Cache struct {
-	c *lru.Cache[string, result]
+	c   *lru.Cache[string, result]
+	ttl time.Duration
 }
 
-// NewCache bounds the cache to entries results, each kept for ttl.
+// NewCache bounds the cache to entries results, each kept for ttl at most
+// (results about an image: see Env.SubjectTTL).
 func NewCache(entries int64, ttl time.Duration) *Cache {
-	return &Cache{c: lru.New[string, result](entries, ttl)}
+	return &Cache{c: lru.New[string, result](entries, ttl), ttl: ttl}
 }
 
 // result is a builtin's value, with its report decoded once for
@@ -65,6 +69,17 @@ type Env struct {
 	// Observe, when set, is told of every builtin call that ran (not of
 	// memoized ones): for metrics.
 	Observe func(name string, d time.Duration, success, cached bool)
+	// SubjectTTL bounds how long a result that depends on an image (its
+	// resolution, its referrers, their verification) is reused across
+	// evaluations: zero means oras.DefaultReferrersTTL, negative not at
+	// all. A result must not outlive the referrer list it was made from, or
+	// an image signed after its first denial stays denied, and a deleted
+	// signature keeps passing.
+	SubjectTTL time.Duration
+
+	// pinned is the evaluation's subject, resolved once by the engine.
+	pinnedRef  string
+	pinnedDesc ocispec.Descriptor
 
 	mu        sync.Mutex
 	memo      map[string]result
@@ -76,6 +91,20 @@ type Env struct {
 // NewEnv returns an evaluation environment.
 func NewEnv(store *oras.Store, reg *kmp.Registry, scope, revision string, cache *Cache) *Env {
 	return &Env{Store: store, KMP: reg, Scope: scope, Revision: revision, Cache: cache, memo: map[string]result{}}
+}
+
+// Pin records that ref (pinned to a digest) resolves to desc, so the
+// builtins verifying it do not resolve it again.
+func (e *Env) Pin(ref string, desc ocispec.Descriptor) {
+	e.pinnedRef, e.pinnedDesc = ref, desc
+}
+
+// pinned returns the descriptor ref was pinned to, if it was.
+func (e *Env) pinned(ref string) (ocispec.Descriptor, bool) {
+	if ref != "" && ref == e.pinnedRef {
+		return e.pinnedDesc, true
+	}
+	return ocispec.Descriptor{}, false
 }
 
 type envKey struct{}
@@ -165,7 +194,15 @@ func (e *Env) call(ctx context.Context, name string, args []any) (res result, er
 		transient = res.rep.Transient
 	}
 	if cacheable && !cached && !transient && err == nil {
-		e.Cache.c.Add(ckey, res, 1)
+		ttl := e.Cache.ttl
+		if f.SubjectArg >= 0 {
+			ttl = e.SubjectTTL
+			if ttl == 0 {
+				ttl = oras.DefaultReferrersTTL
+			}
+			ttl = min(ttl, e.Cache.ttl)
+		}
+		e.Cache.c.AddTTL(ckey, res, 1, ttl)
 	}
 	if e.Observe != nil {
 		ok := err == nil && (res.rep == nil || res.rep.IsSuccess)

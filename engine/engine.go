@@ -1,24 +1,38 @@
-// Package engine evaluates ratify's decisions: it resolves the image,
-// evaluates the policy in force for the namespace (Rego or CEL, written by
-// the user or compiled from Verifier resources) with the verification
-// builtins, and returns the verdict with every report the builtins left.
+// Package engine evaluates ratify's decisions. It owns the admission
+// pipeline for one image: parse and resolve the reference once, answer from
+// the decision cache when everything the verdict depends on is unchanged,
+// share one evaluation among concurrent callers, and otherwise evaluate the
+// policy in force for the namespace (Rego or CEL, written by the user or
+// compiled from Verifier resources) with the verification builtins.
+//
+// State that outlives a configuration (the store with its caches and auth
+// tokens, the builtin cache, the decision cache) lives in Shared; each
+// configuration is an immutable Engine with its own revision, built by
+// Shared.Build and swapped in by whoever serves requests.
 package engine
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"sync"
 	"time"
+
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/seed-12b584bc/ratify/builtins"
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
 	"github.com/seed-12b584bc/ratify/engine/config"
+	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
 // Decision is the verdict on one image.
@@ -44,48 +58,128 @@ type Decision struct {
 	Calls []builtins.Call `json:"-"`
 }
 
-// Options tune an Engine.
+// DefaultNamespace is ratify's own namespace when RATIFY_NAMESPACE is not
+// set, as in Ratify.
+const DefaultNamespace = "gatekeeper-system"
+
+// Options tune the engines built on one Shared.
 type Options struct {
 	Logger *slog.Logger
-	// BuiltinCacheEntries and BuiltinCacheTTL bound the cross-evaluation
-	// cache of builtin results; zero means 2,000 entries for 5 minutes.
+	// BuiltinCacheEntries bounds the cross-evaluation cache of builtin
+	// results (zero: 2,000; negative: off). BuiltinCacheTTL is how long a
+	// result that does not depend on a registry (kmp.keys) is kept; zero
+	// means 5 minutes. Results that depend on an image's referrers never
+	// outlive the store's referrer TTL (10 s unless a Store says otherwise).
 	BuiltinCacheEntries int64
 	BuiltinCacheTTL     time.Duration
+	// DecisionCacheTTL is how long a decision is reused (zero: 10 s, as
+	// Ratify's cache; negative: off), and never longer than the referrer
+	// TTL. DecisionCacheBytes bounds the cache; zero means 64 MiB.
+	DecisionCacheTTL   time.Duration
+	DecisionCacheBytes int64
+	// DecisionTimeout bounds one shared evaluation, which runs on its own
+	// deadline so that a caller that goes away does not fail the others
+	// waiting for it; zero means 3 s.
+	DecisionTimeout time.Duration
+	// Encode, when set, encodes a decision once for the decision cache
+	// (the server's item value), so a cached answer is a copy of bytes.
+	Encode func(*Decision) ([]byte, error)
+	// Namespace is ratify's own namespace: its CertificateStores may be
+	// named without a namespace. Zero means $RATIFY_NAMESPACE, else
+	// DefaultNamespace.
+	Namespace string
+	// RequireDigest denies references that are not pinned to a digest (for
+	// installations that admit what they verify without mutation).
+	RequireDigest bool
 	// StoreOptions are passed to the store.
 	StoreOptions oras.Options
 	// ObserveBuiltin is told of every builtin call that ran (for metrics).
 	ObserveBuiltin func(name string, d time.Duration, success, cached bool)
+	// ObserveCache is told of every decision cache lookup (for metrics).
+	ObserveCache func(hit bool)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BuiltinCacheEntries == 0 {
+		o.BuiltinCacheEntries = 2000
+	}
+	if o.BuiltinCacheTTL == 0 {
+		o.BuiltinCacheTTL = 5 * time.Minute
+	}
+	if o.DecisionCacheTTL == 0 {
+		o.DecisionCacheTTL = oras.DefaultReferrersTTL
+	}
+	if o.DecisionCacheBytes <= 0 {
+		o.DecisionCacheBytes = 64 << 20
+	}
+	if o.DecisionTimeout <= 0 {
+		o.DecisionTimeout = 3 * time.Second
+	}
+	if o.Namespace == "" {
+		o.Namespace = os.Getenv("RATIFY_NAMESPACE")
+	}
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.StoreOptions.Logger == nil {
+		o.StoreOptions.Logger = o.Logger
+	}
+	return o
+}
+
+// Shared is what lives across configuration revisions: the store (kept
+// while the Store resources are unchanged, so its content, referrer and
+// token caches survive), the builtin cache, the decision cache and the
+// in-flight evaluations. Every cache key carries the revision, so a new
+// configuration never reuses an old answer.
+type Shared struct {
+	opts      Options
+	builtins  *builtins.Cache
+	decisions *lru.Cache[string, *Verdict]
+	flight    singleflight.Group
+
+	mu       sync.Mutex
+	store    *oras.Store
+	storeKey string
+}
+
+// NewShared returns the long-lived state engines are built on.
+func NewShared(opts Options) *Shared {
+	opts = opts.withDefaults()
+	s := &Shared{opts: opts, builtins: builtins.NewCache(opts.BuiltinCacheEntries, opts.BuiltinCacheTTL)}
+	if opts.DecisionCacheTTL > 0 {
+		s.decisions = lru.New[string, *Verdict](opts.DecisionCacheBytes, opts.DecisionCacheTTL)
+	}
+	return s
 }
 
 // Engine is an immutable snapshot of configuration: store, key management
 // providers, and the compiled policies. A configuration change builds a new
-// Engine with a new revision.
+// Engine with a new revision on the same Shared.
 type Engine struct {
+	shared   *Shared
 	store    *oras.Store
 	kmp      *kmp.Registry
 	revision string
-	cache    *builtins.Cache
 	policies *policySet
 	warnings []string
 	log      *slog.Logger
-	observe  func(name string, d time.Duration, success, cached bool)
+	// subjectTTL bounds the life of anything derived from an image's
+	// referrers: the shortest referrer TTL of the configured stores.
+	subjectTTL time.Duration
 }
 
-// New builds an engine from resources.
+// New builds an engine with its own Shared, for one-shot commands.
 func New(ctx context.Context, res *config.Resources, opts Options) (*Engine, error) {
-	log := opts.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	e := &Engine{revision: res.Revision(), log: log, observe: opts.ObserveBuiltin}
-	if opts.BuiltinCacheEntries == 0 {
-		opts.BuiltinCacheEntries = 2000
-	}
-	if opts.BuiltinCacheTTL == 0 {
-		opts.BuiltinCacheTTL = 5 * time.Minute
-	}
-	e.cache = builtins.NewCache(opts.BuiltinCacheEntries, opts.BuiltinCacheTTL)
+	return NewShared(opts).Build(ctx, res)
+}
 
+// Build compiles res into an engine on s's caches.
+func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, error) {
+	e := &Engine{shared: s, revision: res.Revision(), log: s.opts.Logger}
 	storeCfgs, err := res.StoreConfigs()
 	if err != nil {
 		return nil, err
@@ -98,20 +192,55 @@ func New(ctx context.Context, res *config.Resources, opts Options) (*Engine, err
 		storeCfgs = []oras.Config{{Name: "default", Type: oras.TypeRemote, CosignEnabled: true, Auth: auth}}
 		e.warnings = append(e.warnings, "no Store resource: using a registry store over HTTPS with docker credentials and cosign signatures")
 	}
-	so := opts.StoreOptions
-	if so.Logger == nil {
-		so.Logger = log
-	}
-	if e.store, err = oras.New(ctx, storeCfgs, so); err != nil {
+	e.subjectTTL = subjectTTL(storeCfgs)
+	if e.store, err = s.storeFor(ctx, res, storeCfgs); err != nil {
 		return nil, err
 	}
-	e.kmp = buildKMP(res)
+	if e.kmp, err = buildKMP(res, s.opts.Namespace); err != nil {
+		return nil, err
+	}
 	e.warnings = append(e.warnings, e.kmp.Warnings()...)
 	if e.policies, err = buildPolicies(ctx, res); err != nil {
 		return nil, err
 	}
 	e.warnings = append(e.warnings, e.policies.warnings...)
 	return e, nil
+}
+
+// storeFor reuses the last store when the Store resources did not change.
+func (s *Shared) storeFor(ctx context.Context, res *config.Resources, cfgs []oras.Config) (*oras.Store, error) {
+	b, err := json.Marshal(res.Stores)
+	if err != nil {
+		return nil, err
+	}
+	key := string(b)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store != nil && s.storeKey == key {
+		return s.store, nil
+	}
+	st, err := oras.New(ctx, cfgs, s.opts.StoreOptions)
+	if err != nil {
+		return nil, err
+	}
+	s.store, s.storeKey = st, key
+	return st, nil
+}
+
+// subjectTTL is the shortest referrer TTL of cfgs: 0 when one of them
+// does not cache referrer lists at all (then nothing derived from them is
+// cached either).
+func subjectTTL(cfgs []oras.Config) time.Duration {
+	ttl := oras.DefaultReferrersTTL
+	for _, c := range cfgs {
+		switch {
+		case c.ReferrersTTL < 0:
+			return 0
+		case c.ReferrersTTL > 0 && c.ReferrersTTL < ttl:
+			ttl = c.ReferrersTTL
+		}
+	}
+	return ttl
 }
 
 // Revision identifies the configuration the engine was built from.
@@ -130,61 +259,42 @@ func (e *Engine) PolicySource(namespace string) (source, description string) {
 	return p.source, p.name
 }
 
-func buildKMP(res *config.Resources) *kmp.Registry {
-	reg := kmp.NewRegistry()
-	for _, k := range res.KMPs {
-		if err := reg.Add("", k.Name, k.Spec.Type, k.Spec.Parameters.Raw); err != nil {
-			reg.Warn(err.Error())
-		}
+// Evaluate decides whether subject may run in namespace ("" when the
+// request has no namespace), without the decision cache: for commands and
+// tests. It never panics: a failure denies, with a reason.
+func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) Decision {
+	req := e.Prepare(namespace, subject)
+	if d, ok := e.refuse(req); ok {
+		return d
 	}
-	for _, k := range res.NamespacedKMPs {
-		if err := reg.Add(config.Namespace(k.Namespace), k.Name, k.Spec.Type, k.Spec.Parameters.Raw); err != nil {
-			reg.Warn(err.Error())
-		}
+	desc, err := e.store.Resolve(ctx, req.ref)
+	if err != nil {
+		d := req.denied(err.Error())
+		d.Transient = oras.IsTransient(err) || ctx.Err() != nil
+		return d
 	}
-	for _, cs := range res.CertificateStores {
-		reg.Warn(fmt.Sprintf("CertificateStore %s is deprecated: use a KeyManagementProvider of type inline with contentType: certificate", cs.Name))
-		p, err := certificateStore(cs.Name, cs.Spec.Provider, cs.Spec.Parameters.Raw)
-		if err != nil {
-			reg.Warn(err.Error())
-		}
-		// Ratify's Verifiers name certificate stores with or without namespace.
-		reg.AddProvider("", cs.Name, p)
-		reg.AddProvider(config.Namespace(cs.Namespace), cs.Name, p)
-	}
-	return reg
+	return e.evaluate(ctx, req, desc)
 }
 
-// Evaluate decides whether subject may run in namespace ("" when the
-// request has no namespace). It never panics: a failure denies, with a reason.
-func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) (d Decision) {
-	d = Decision{Subject: subject, Namespace: namespace, TraceID: newTraceID(), Time: time.Now().UTC(), Reports: []report.Report{}}
+// evaluate runs the policy in force on a resolved subject.
+func (e *Engine) evaluate(ctx context.Context, req *Request, desc ocispec.Descriptor) (d Decision) {
+	d = req.denied()
 	defer func() {
 		if p := recover(); p != nil {
-			e.log.Error("evaluation panicked", "subject", subject, "traceID", d.TraceID, "panic", p, "stack", string(debug.Stack()))
+			e.log.Error("evaluation panicked", "subject", req.Image, "traceID", d.TraceID, "panic", p, "stack", string(debug.Stack()))
 			d.Allow = false
-			d.Reasons = append(d.Reasons, fmt.Sprintf("internal error while evaluating %s (trace %s)", subject, d.TraceID))
+			d.Reasons = append(d.Reasons, fmt.Sprintf("internal error while evaluating %s (trace %s)", req.Image, d.TraceID))
 			d.Transient = true
 		}
 	}()
-	ref, err := oras.ParseReference(subject)
-	if err != nil {
-		d.Reasons = []string{err.Error()}
-		return d
-	}
-	desc, err := e.store.Resolve(ctx, ref)
-	if err != nil {
-		d.Reasons = []string{err.Error()}
-		d.Transient = oras.IsTransient(err)
-		return d
-	}
-	ref = ref.WithDigest(desc.Digest)
+	ref := req.ref.WithDigest(desc.Digest)
 	d.Reference, d.Digest = ref.String(), desc.Digest.String()
 
-	p := e.policies.forNamespace(namespace)
+	p := e.policies.forNamespace(req.Namespace)
 	d.Policy = p.name
 	env := e.NewEnv(p.scope)
-	input := map[string]any{"subject": subject, "reference": d.Reference, "digest": d.Digest, "namespace": namespace}
+	env.Pin(d.Reference, desc)
+	input := map[string]any{"subject": req.Image, "reference": d.Reference, "digest": d.Digest, "namespace": req.Namespace}
 	allow, reasons, err := p.eval(ctx, env, input)
 	d.Reports = env.Reports()
 	d.Calls = env.Calls()
@@ -220,19 +330,11 @@ func newTraceID() string {
 // tools that run policies themselves (`ratify policy test`, `ratify opa`).
 // scope is the namespace whose key management providers are visible.
 func (e *Engine) NewEnv(scope string) *builtins.Env {
-	env := builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.cache)
-	env.Observe = e.observe
-	return env
-}
-
-// CacheScope names the set of namespaces whose decisions on one digest
-// are interchangeable: the policy's scope for policies compiled from
-// Verifiers (which never read the namespace), and the namespace itself for
-// user policies, which may (a namespace exemption, say).
-func (e *Engine) CacheScope(namespace string) string {
-	p := e.policies.forNamespace(namespace)
-	if p.compiled {
-		return "scope:" + p.scope
+	env := builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.shared.builtins)
+	env.Observe = e.shared.opts.ObserveBuiltin
+	env.SubjectTTL = e.subjectTTL
+	if e.subjectTTL == 0 {
+		env.SubjectTTL = -1
 	}
-	return "namespace:" + namespace
+	return env
 }

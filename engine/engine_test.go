@@ -406,3 +406,50 @@ spec:
 		check(t, evaluate(t, yaml, w.images["unsigned"], ""), verdict{reason: "no signatures"})
 	})
 }
+
+// TestLegacyPolicySeesVerifiersThatCouldNotRun: with Ratify's rego-policy,
+// a Verifier that applies to an attached signature but cannot run (no
+// cosign trust policy scope matches, an unknown key management provider)
+// must appear in input.verifierReports as failed. Were it absent, the
+// usual "no isSuccess == false anywhere" policy would admit an image whose
+// signature was never checked.
+func TestLegacyPolicySeesVerifiersThatCouldNotRun(t *testing.T) {
+	w := newWorld(t)
+	legacy := `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Policy
+metadata: {name: ratify-policy}
+spec:
+  type: rego-policy
+  parameters:
+    policy: |
+      package ratify.policy
+      default valid := false
+      valid {
+        count(input.verifierReports) > 0
+        not failed_verify(input)
+      }
+      failed_verify(reports) {
+        [path, value] := walk(reports)
+        value == false
+        path[count(path) - 1] == "isSuccess"
+      }
+      reasons[m] {
+        vr := input.verifierReports[_].verifierReports[_]
+        vr.isSuccess == false
+        m := vr.message
+      }`
+	for _, c := range []struct {
+		name, trustPolicies, reason string
+	}{
+		{"no scope matches", `[{name: elsewhere, scopes: ["other.io/*"], keys: [{provider: key-a}]}]`, "no trust policy scope matches the image"},
+		{"unknown provider", `[{name: default, scopes: ["*"], keys: [{provider: no-such-kmp}]}]`, "could not run"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			yaml := w.resources(cosignVerifier(c.trustPolicies), legacy)
+			// The reason comes from the failed entry of input.verifierReports.
+			check(t, evaluate(t, yaml, w.images["cosign"], ""), verdict{reason: c.reason})
+		})
+	}
+	// Control: the same policy admits the image when the verifier runs.
+	check(t, evaluate(t, w.resources(cosignVerifier(cosignDefault), legacy), w.images["cosign"], ""), verdict{allow: true})
+}

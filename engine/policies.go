@@ -195,24 +195,3 @@ func sourceNames(vs []compile.Verifier) []string {
 	sort.Strings(out)
 	return out
 }
-
-// certificateStore builds the deprecated CertificateStore's provider.
-func certificateStore(name, provider string, raw json.RawMessage) (kmp.Provider, error) {
-	if provider != "inline" {
-		return kmp.Failing(fmt.Errorf("CertificateStore %s: provider %q is not supported (supported: inline)", name, provider)),
-			fmt.Errorf("CertificateStore %s: provider %q is not supported", name, provider)
-	}
-	var p struct {
-		Value string `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		err = fmt.Errorf("CertificateStore %s: parameters: %w", name, err)
-		return kmp.Failing(err), err
-	}
-	prov, err := kmp.NewInlineCertificates(name, p.Value)
-	if err != nil {
-		err = fmt.Errorf("CertificateStore %s: %w", name, err)
-		return kmp.Failing(err), err
-	}
-	return prov, nil
-}

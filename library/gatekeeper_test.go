@@ -123,7 +123,7 @@ type ratify struct {
 	stop  func()
 }
 
-func startRatify(t *testing.T, resources, clientCAFile string) *ratify {
+func startRatify(t *testing.T, resources, clientCAFile string, multiTenancy bool) *ratify {
 	t.Helper()
 	tlsFiles := regtest.NewTLSFiles(t, t.TempDir()) // tls.crt and tls.key for 127.0.0.1
 	caPEM, err := os.ReadFile(tlsFiles.CAFile)
@@ -134,7 +134,7 @@ func startRatify(t *testing.T, resources, clientCAFile string) *ratify {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := server.New(server.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MultiTenancy: multiTenancy})
 	ctx, cancel := context.WithCancel(context.Background())
 	eng, err := engine.New(ctx, res, srv.EngineOptions(engine.Options{}))
 	if err != nil {
@@ -213,7 +213,9 @@ func TestGatekeeperWithLibrary(t *testing.T) {
 	w := newWorld(t)
 	gkDir := t.TempDir()
 	gkCA, gkCert, gkKey := gatekeeperCerts(t, filepath.Join(gkDir, "gatekeeper"))
-	rt := startRatify(t, w.yaml, gkCA)
+	rt := startRatify(t, w.yaml, gkCA, false)
+	// The multi-tenancy template's installation runs ratify with --multi-tenancy.
+	rtMT := startRatify(t, w.yaml, gkCA, true)
 
 	// Gatekeeper's provider cache holds the sample Providers, filled in.
 	providers := externaldata.NewCache()
@@ -270,6 +272,24 @@ func TestGatekeeperWithLibrary(t *testing.T) {
 		if ok || len(msgs) != 1 || !strings.Contains(msgs[0], img["unsigned"]) {
 			t.Fatalf("Deployment with an unsigned init container: admitted %v, violations %q", ok, msgs)
 		}
+	})
+
+	// A pod author writes an image string with another namespace's prefix:
+	// under either template it is denied, not judged by kube-system's
+	// policy (which trusts nothing here, but could trust anything).
+	t.Run("default/image string with a namespace prefix", func(t *testing.T) {
+		smuggled := "[kube-system]" + img["unsigned"]
+		expectDenied(t, def, newPod("team-b", containers{main: []string{smuggled}}), "starts with '['")
+	})
+	// From here "ratify-provider" is the multi-tenancy installation (the
+	// external_data builtin is process-wide, so both templates share one
+	// provider cache).
+	if err := providers.Upsert(loadProvider(t, "ratify-provider", rtMT.addr, rtMT.caPEM)); err != nil {
+		t.Fatal(err)
+	}
+	t.Run("multi-tenancy/image string with a namespace prefix", func(t *testing.T) {
+		smuggled := "[team-b]" + img["team-b"]
+		expectDenied(t, tenants, newPod("team-a", containers{main: []string{smuggled}}), "starts with '['")
 	})
 
 	t.Run("multi-tenancy/namespace trusts its own key", func(t *testing.T) {

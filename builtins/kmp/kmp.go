@@ -21,6 +21,10 @@ var (
 	ErrNotVisible      = errors.New("key management provider not visible")
 	ErrBadContent      = errors.New("bad key or certificate content")
 	ErrUnsupportedType = errors.New("unsupported key management provider type")
+	// ErrDuplicate means two resources claim the same provider name: a
+	// configuration error, never a silent overwrite (a tenant's resource
+	// must not replace the cluster's provider).
+	ErrDuplicate = errors.New("duplicate key management provider")
 )
 
 // Key is one public key, as `kmp.keys` returns it.
@@ -89,6 +93,9 @@ func NewRegistry() *Registry {
 // resource's status would show in a cluster).
 func (r *Registry) Add(namespace, name, typ string, params json.RawMessage) error {
 	ref := Ref(namespace, name)
+	if _, dup := r.providers[ref]; dup {
+		return fmt.Errorf("%w %q: another resource already provides it", ErrDuplicate, ref)
+	}
 	f, ok := factories[typ]
 	var (
 		p   Provider
@@ -107,9 +114,15 @@ func (r *Registry) Add(namespace, name, typ string, params json.RawMessage) erro
 	return err
 }
 
-// AddProvider registers a ready provider.
-func (r *Registry) AddProvider(namespace, name string, p Provider) {
-	r.providers[Ref(namespace, name)] = p
+// AddProvider registers a ready provider; a name already taken is
+// ErrDuplicate and leaves the registered provider in place.
+func (r *Registry) AddProvider(namespace, name string, p Provider) error {
+	ref := Ref(namespace, name)
+	if _, dup := r.providers[ref]; dup {
+		return fmt.Errorf("%w %q: another resource already provides it", ErrDuplicate, ref)
+	}
+	r.providers[ref] = p
+	return nil
 }
 
 // Warn records a configuration warning (e.g. a deprecated kind).

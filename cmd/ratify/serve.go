@@ -21,6 +21,7 @@ type serveOpts struct {
 	pprofAddr string
 	serve     server.ServeOptions
 	server    server.Options
+	engine    engine.Options
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -37,11 +38,22 @@ pinned to the digest verification resolved.
 
 It serves HTTPS with --cert-dir (tls.crt and tls.key, reloaded when they
 change); with --ca-cert-file, mutual TLS: only clients with a certificate from
-that CA (Gatekeeper's) are served. --http serves plain HTTP, for local use.
-Prometheus metrics are on --metrics-addr; /healthz and /readyz on the provider.
+that CA (Gatekeeper's) are served, and the CA file is reloaded with the
+certificate. Without --ca-cert-file any client that reaches the port may ask
+(a warning at start, and /readyz says so). --http serves plain HTTP for local
+use, on 127.0.0.1:6001 unless --addr names another address. Prometheus
+metrics are on --metrics-addr; /healthz and /readyz on the provider.
 
 Every key is answered before the request's deadline: one not decided in time
-gets an item error (Gatekeeper then denies), never a pass.`,
+gets an item error (Gatekeeper then denies), never a pass. SIGTERM stops
+accepting connections and finishes the requests in flight.
+
+--multi-tenancy honours the [namespace] prefix that Ratify's multi-tenancy
+constraint template writes before each image; without it the prefix is part
+of the image string and is denied, so a pod cannot choose another
+namespace's policy. --require-digest denies images not pinned to a digest:
+use it where tags are not mutated to digests (provider.enableMutation=false,
+the Azure Policy add-on), since a tag can move after it was verified.`,
 		Example: `  ratify serve -c resources.yaml --cert-dir /usr/local/tls --ca-cert-file /usr/local/tls/client-ca/ca.crt
   ratify serve -c resources.yaml --http --addr 127.0.0.1:6001`,
 		Args: cobra.NoArgs,
@@ -57,14 +69,17 @@ gets an item error (Gatekeeper then denies), never a pass.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.config, "config", "c", "", "resources YAML (Store, KeyManagementProvider, Verifier, Policy, ...)")
-	f.StringVar(&o.serve.Addr, "addr", ":6001", "provider address")
+	f.StringVar(&o.serve.Addr, "addr", ":6001", "provider address (with --http the default is 127.0.0.1:6001)")
 	f.StringVar(&o.serve.MetricsAddr, "metrics-addr", ":8888", `Prometheus metrics address ("-" disables)`)
 	f.StringVar(&o.serve.CertDir, "cert-dir", "", "directory with tls.crt and tls.key")
 	f.StringVar(&o.serve.ClientCAFile, "ca-cert-file", "", "CA of client certificates (Gatekeeper's): turns on mutual TLS")
 	f.BoolVar(&o.serve.PlainHTTP, "http", false, "serve plain HTTP (local use only)")
 	f.DurationVar(&o.server.VerifyTimeout, "verify-timeout", 2900*time.Millisecond, "deadline of a verification request")
 	f.DurationVar(&o.server.MutateTimeout, "mutate-timeout", 950*time.Millisecond, "deadline of a mutation request")
-	f.DurationVar(&o.server.CacheTTL, "cache-ttl", 60*time.Second, "how long a decision is reused (negative disables)")
+	f.DurationVar(&o.server.CacheTTL, "cache-ttl", 10*time.Second, "how long a decision is reused, at most the Store's referrersCacheTTL (negative disables)")
+	f.BoolVar(&o.server.MultiTenancy, "multi-tenancy", false, "honour the [namespace] prefix of keys (the multi-tenancy constraint template)")
+	f.BoolVar(&o.engine.RequireDigest, "require-digest", false, "deny images not pinned to a digest (when tags are not mutated to digests)")
+	f.StringVar(&o.engine.Namespace, "namespace", "", "ratify's own namespace, whose CertificateStores may be named without one (default $RATIFY_NAMESPACE, else gatekeeper-system)")
 	f.IntVar(&o.server.MaxKeys, "max-keys", 256, "most keys accepted in one request")
 	f.IntVar(&o.server.Workers, "workers", 64, "keys evaluated at once")
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off by default)")
@@ -90,13 +105,17 @@ func (o *serveOpts) run(cmd *cobra.Command, a *app) error {
 			a.log.Error("pprof server stopped", "err", err)
 		}()
 	}
+	if o.serve.PlainHTTP && !cmd.Flags().Changed("addr") {
+		o.serve.Addr = "127.0.0.1:6001"
+	}
 	srv := server.New(o.server)
 	res, err := config.LoadFile(o.config)
 	if err != nil {
 		return fail(exitError, err)
 	}
 	res.Warn(a.log)
-	eng, err := engine.New(cmd.Context(), res, srv.EngineOptions(engine.Options{Logger: a.log}))
+	o.engine.Logger = a.log
+	eng, err := engine.NewShared(srv.EngineOptions(o.engine)).Build(cmd.Context(), res)
 	if err != nil {
 		return fail(exitError, err)
 	}

@@ -238,7 +238,11 @@ func (g *gen) verifier(i int, v Verifier) {
 }
 
 // verifierReports emits Ratify's rego-policy input shape: one entry per
-// signature artifact with the verifier's result.
+// signature artifact with the verifier's result. A verifier that applies
+// but could not run (an unknown or failing key management provider, no
+// trust policy scope for the image) yields a failed entry for each
+// artifact it should have checked, as Ratify's executor does: a policy that
+// looks for `isSuccess == false` must see it, not an absence.
 func (g *gen) verifierReports(vs []Verifier) {
 	g.line("# Ratify's rego-policy input: input.verifierReports.")
 	for i, v := range vs {
@@ -251,6 +255,30 @@ func (g *gen) verifierReports(vs []Verifier) {
 		g.line(`		"artifactType": s.artifactType,`)
 		g.line(`		"verifierReports": [{"isSuccess": s.isSuccess, "name": %s, "verifierName": %s, "type": %s, "verifierType": %s, "message": object.get(s, "error", ""), "errorReason": object.get(s, "error", "")}],`,
 			quote(v.Name), quote(v.Name), quote(v.Type), quote(v.Type))
+		g.line(`		"nestedReports": [],`)
+		g.line("\t}")
+		g.line("}")
+		g.line("")
+		if v.Type == "cosign" {
+			g.line("v%d_failure := %s if {", i, quote(v.display()+": no trust policy scope matches the image"))
+			g.line("\tnot v%d_policy", i)
+			g.line("}")
+			g.line("else := %s", quote(v.display()+": could not run; see the failed reports"))
+		} else {
+			g.line("v%d_failure := %s", i, quote(v.display()+": could not run; see the failed reports"))
+		}
+		g.line("")
+		g.line("verifier_reports contains r if {")
+		g.line("\tv%d_applies", i)
+		g.line("\tnot v%d_report", i)
+		g.line(`	some a in oras.referrers(input.reference, "")`)
+		g.line("\ta.artifactType in v%d_types", i)
+		g.line("\tr := {")
+		g.line(`		"subject": input.reference,`)
+		g.line(`		"referenceDigest": a.digest,`)
+		g.line(`		"artifactType": a.artifactType,`)
+		g.line(`		"verifierReports": [{"isSuccess": false, "name": %s, "verifierName": %s, "type": %s, "verifierType": %s, "message": v%d_failure, "errorReason": v%d_failure}],`,
+			quote(v.Name), quote(v.Name), quote(v.Type), quote(v.Type), i, i)
 		g.line(`		"nestedReports": [],`)
 		g.line("\t}")
 		g.line("}")

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/open-policy-agent/frameworks/constraint/pkg/externaldata"
 
-	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
 	"github.com/seed-12b584bc/ratify/engine"
 )
@@ -51,7 +49,7 @@ func (s *Server) serveMutate(w http.ResponseWriter, r *http.Request) {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 // keyFunc answers one key: a value, or an item error.
-type keyFunc func(ctx context.Context, eng *engine.Engine, namespace, image string) (any, error)
+type keyFunc func(ctx context.Context, eng *engine.Engine, req *engine.Request) (any, error)
 
 // serve decodes the request, answers every key concurrently under the
 // deadline, and always writes the response before the deadline: a key not
@@ -97,15 +95,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, endpoint string, 
 	results := make(chan result, len(unique))
 	answered := make(map[string]result, len(unique))
 	for _, key := range unique {
+		req := eng.Prepare(s.splitKey(key))
 		// Keys decided recently are answered here, without a goroutine.
 		if endpoint == "verify" {
-			if answer, ok := s.cached(eng, key); ok {
-				answered[key] = result{key, answer, nil}
+			if v, ok := eng.Cached(req); ok {
+				answered[key] = result{key, value(v), nil}
 				continue
 			}
 		}
 		go func() {
-			v, err := s.answer(ctx, eng, key, answer)
+			v, err := s.answer(ctx, eng, req, answer)
 			results <- result{key, v, err}
 		}()
 	}
@@ -187,7 +186,7 @@ func (s *Server) writeItems(w http.ResponseWriter, items []externaldata.Item) {
 }
 
 // answer runs one key on the worker pool; a panic is that key's error.
-func (s *Server) answer(ctx context.Context, eng *engine.Engine, key string, answer keyFunc) (v any, err error) {
+func (s *Server) answer(ctx context.Context, eng *engine.Engine, req *engine.Request, answer keyFunc) (v any, err error) {
 	select {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
@@ -197,17 +196,21 @@ func (s *Server) answer(ctx context.Context, eng *engine.Engine, key string, ans
 	defer func() {
 		if p := recover(); p != nil {
 			s.metrics.systemErrors.Inc()
-			s.log.Error("panic answering key", "key", key, "panic", p)
+			s.log.Error("panic answering key", "image", req.Image, "namespace", req.Namespace, "panic", p)
 			v, err = nil, errors.New("internal error")
 		}
 	}()
-	namespace, image := splitKey(key)
-	return answer(ctx, eng, namespace, image)
+	return answer(ctx, eng, req)
 }
 
-// splitKey separates Ratify's multi-tenancy prefix: `[namespace]image`.
-func splitKey(key string) (namespace, image string) {
-	if strings.HasPrefix(key, "[") {
+// splitKey separates Ratify's multi-tenancy prefix, `[namespace]image`,
+// when the installation runs the multi-tenancy constraint template, which
+// writes the pod's namespace there. Otherwise the key is the image string a
+// pod author wrote, and a prefix in it is part of the image (which the
+// engine then denies): honouring it would let a pod be judged by another
+// namespace's policy.
+func (s *Server) splitKey(key string) (namespace, image string) {
+	if s.opts.MultiTenancy && strings.HasPrefix(key, "[") {
 		if i := strings.Index(key, "]"); i > 0 {
 			return key[1:i], key[i+1:]
 		}
@@ -215,104 +218,33 @@ func splitKey(key string) (namespace, image string) {
 	return "", key
 }
 
-// cached answers a verification key from the caches alone: its tag (or
-// digest) resolved recently and its decision still cached.
-func (s *Server) cached(eng *engine.Engine, key string) (json.RawMessage, bool) {
-	namespace, image := splitKey(key)
-	ref, err := oras.ParseReference(image)
-	if err != nil {
-		return nil, false
-	}
-	desc, ok := eng.Store().ResolveCached(ref)
-	if !ok {
-		return nil, false
-	}
-	v, ok := s.decisions.Get(decisionKey(eng, namespace, desc.Digest.String()))
-	if ok {
-		s.metrics.cache.WithLabelValues("true").Inc()
-	}
-	return v, ok
-}
-
-// decisionKey names a decision in the cache: configuration revision,
-// policy scope, digest.
-func decisionKey(eng *engine.Engine, namespace, digest string) string {
-	return eng.Revision() + "|" + eng.CacheScope(namespace) + "|" + digest
-}
-
-// verifyKey decides one image: from the decision cache when the same
-// digest was decided for the same policy revision and scope, else by
-// evaluating (concurrent requests for one subject share one evaluation).
-func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, namespace, image string) (any, error) {
-	ref, err := oras.ParseReference(image)
+// verifyKey decides one image with the engine's pipeline.
+func (s *Server) verifyKey(ctx context.Context, eng *engine.Engine, req *engine.Request) (any, error) {
+	v, err := eng.Decide(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	desc, err := eng.Store().Resolve(ctx, ref)
-	if err != nil {
-		if transientKey(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		// A missing image is a verdict, not an outage.
-		return failedValue(ref.String(), err.Error()), nil
+	return value(v), nil
+}
+
+// value is a verdict's item value: the bytes the engine encoded once with
+// the server's EngineOptions, or, for an engine built without them, the
+// value encoded now.
+func value(v *engine.Verdict) any {
+	if v.Value != nil {
+		return json.RawMessage(v.Value)
 	}
-	cacheKey := decisionKey(eng, namespace, desc.Digest.String())
-	if v, ok := s.decisions.Get(cacheKey); ok {
-		s.metrics.cache.WithLabelValues("true").Inc()
-		return v, nil
-	}
-	s.metrics.cache.WithLabelValues("false").Inc()
-	ch := s.flight.DoChan(cacheKey, func() (any, error) {
-		d := eng.Evaluate(ctx, ref.WithDigest(desc.Digest).String(), namespace)
-		// One line per evaluated decision (cached answers are not logged).
-		s.log.LogAttrs(ctx, slog.LevelInfo, "decision", slog.String("traceID", d.TraceID), slog.String("subject", image),
-			slog.String("reference", d.Reference), slog.String("namespace", namespace), slog.Bool("allow", d.Allow),
-			slog.Any("reasons", d.Reasons), slog.String("policy", d.Policy))
-		if d.Transient && !d.Allow {
-			return nil, fmt.Errorf("cannot verify now (trace %s): %s", d.TraceID, strings.Join(d.Reasons, "; "))
-		}
-		// The value is encoded once: a cached decision is answered with
-		// the same bytes (same trace ID) until it expires.
-		v, err := json.Marshal(toValue(d))
-		if err != nil {
-			return nil, err
-		}
-		if !d.Transient {
-			s.decisions.Add(cacheKey, v, int64(len(v)))
-		}
-		return json.RawMessage(v), nil
-	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return nil, res.Err
-		}
-		return res.Val, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+	return toValue(*v.Decision)
 }
 
 // mutateKey answers the digest the verification resolves for the image,
 // keeping the image's name as written: `app:v1` becomes `app@sha256:...`.
-func (s *Server) mutateKey(ctx context.Context, eng *engine.Engine, _ string, image string) (any, error) {
-	ref, err := oras.ParseReference(image)
-	if err != nil {
-		return nil, err
-	}
-	if ref.Digest != "" {
-		return image, nil
-	}
-	desc, err := eng.Store().Resolve(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	name := image
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		name = name[:i]
-	}
-	return name + "@" + desc.Digest.String(), nil
+func (s *Server) mutateKey(ctx context.Context, eng *engine.Engine, req *engine.Request) (any, error) {
+	return eng.Pin(ctx, req)
 }
+
+// encode is the item value of a decision, encoded once by the engine.
+func encode(d *engine.Decision) ([]byte, error) { return json.Marshal(toValue(*d)) }
 
 // toValue is the item value of a decision. The decision's reasons travel
 // as a report of the policy, so the constraint template can name them.
@@ -322,10 +254,6 @@ func toValue(d engine.Decision) Value {
 		reports = append(reports, report.Report{Verifier: "policy", Subject: d.Reference, Message: strings.Join(d.Reasons, "; "), Signatures: []report.Signature{}})
 	}
 	return Value{IsSuccess: d.Allow, VerifierReports: reports, TraceID: d.TraceID, Timestamp: d.Time, Version: Version}
-}
-
-func failedValue(subject, reason string) Value {
-	return Value{VerifierReports: []report.Report{report.Failure("policy", subject, reason)}, Timestamp: time.Now().UTC(), Version: Version}
 }
 
 // decode reads and checks a ProviderRequest.

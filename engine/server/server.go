@@ -7,22 +7,18 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
-	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/engine"
-	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
 // Paths of the provider endpoints, as in Ratify.
@@ -47,11 +43,18 @@ type Options struct {
 	// Workers bounds keys evaluated at once across requests; default 64
 	// (evaluation mostly waits on registries).
 	Workers int
-	// CacheTTL is how long a decision is reused; default 60s, negative
-	// disables the decision cache. CacheBytes bounds it; default 64 MiB.
+	// CacheTTL is how long a decision is reused, passed to the engine
+	// (EngineOptions): default 10s and never longer than the referrer TTL;
+	// negative disables the decision cache. CacheBytes bounds it; default
+	// 64 MiB.
 	CacheTTL   time.Duration
 	CacheBytes int64
-	Logger     *slog.Logger
+	// MultiTenancy honours the `[namespace]` prefix of keys, which
+	// Ratify's multi-tenancy constraint template writes. Off, a prefix is
+	// part of the image string (and denied), since the default template
+	// sends image strings as pod authors wrote them.
+	MultiTenancy bool
+	Logger       *slog.Logger
 }
 
 func (o Options) withDefaults() Options {
@@ -70,48 +73,52 @@ func (o Options) withDefaults() Options {
 	if o.Workers <= 0 {
 		o.Workers = max(64, 8*runtime.GOMAXPROCS(0))
 	}
-	if o.CacheTTL == 0 {
-		o.CacheTTL = 60 * time.Second
-	}
-	if o.CacheBytes <= 0 {
-		o.CacheBytes = 64 << 20
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
 	return o
 }
 
-// Server is the external-data provider. The engine it uses can be swapped
-// at any time (a configuration change); decisions cached under the old
-// engine's revision are not reused.
+// Server is the external-data provider: it decodes requests, answers
+// their keys concurrently under the request's deadline with the engine's
+// pipeline, and encodes the response. The engine can be swapped at any
+// time (a configuration change); engines built on one engine.Shared keep
+// its caches, and nothing cached under an old revision is reused.
 type Server struct {
-	opts   Options
-	engine atomic.Pointer[engine.Engine]
-	// decisions holds encoded item values, bounded in bytes.
-	decisions *lru.Cache[string, json.RawMessage]
-	flight    singleflight.Group
-	sem       chan struct{}
-	buffers   sync.Pool
-	metrics   *metrics
-	log       *slog.Logger
+	opts    Options
+	engine  atomic.Pointer[engine.Engine]
+	sem     chan struct{}
+	buffers sync.Pool
+	metrics *metrics
+	log     *slog.Logger
+	// warning is what /readyz adds to "ok": a setting an operator should fix.
+	warning atomic.Pointer[string]
 }
 
 // New returns a server; call SetEngine before serving.
 func New(opts Options) *Server {
 	opts = opts.withDefaults()
-	s := &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, sem: make(chan struct{}, opts.Workers)}
-	if opts.CacheTTL > 0 {
-		s.decisions = lru.New[string, json.RawMessage](opts.CacheBytes, opts.CacheTTL)
-	}
-	return s
+	return &Server{opts: opts, metrics: newMetrics(), log: opts.Logger, sem: make(chan struct{}, opts.Workers)}
 }
 
-// EngineOptions are the engine options the server needs: metrics hooks on
-// builtins and registry traffic. Build engines with them.
+// EngineOptions are the engine options the server needs: the item value
+// encoding, the decision cache settings, the shared evaluation's deadline
+// (the verification request's), and metrics hooks on builtins, the
+// decision cache and registry traffic. Build engines with them.
 func (s *Server) EngineOptions(o engine.Options) engine.Options {
+	o.Encode = encode
 	o.ObserveBuiltin = s.metrics.observeBuiltin
+	o.ObserveCache = s.metrics.observeCache
 	o.StoreOptions.WrapTransport = s.metrics.wrapTransport
+	if o.DecisionCacheTTL == 0 {
+		o.DecisionCacheTTL = s.opts.CacheTTL
+	}
+	if o.DecisionCacheBytes == 0 {
+		o.DecisionCacheBytes = s.opts.CacheBytes
+	}
+	if o.DecisionTimeout == 0 {
+		o.DecisionTimeout = s.opts.VerifyTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
@@ -132,7 +139,11 @@ func (s *Server) Handler() http.Handler {
 			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ok"))
+		msg := "ok"
+		if warn := s.warning.Load(); warn != nil {
+			msg += "; warning: " + *warn
+		}
+		_, _ = w.Write([]byte(msg))
 	})
 	return mux
 }
@@ -174,6 +185,14 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 		}
 		srv.TLSConfig = cfg
 	}
+	if o.PlainHTTP || o.ClientCAFile == "" {
+		warn := "no client CA (--ca-cert-file): any client that reaches the provider port may ask it for decisions; Gatekeeper's CA should be the only one"
+		if o.PlainHTTP {
+			warn = "serving plain HTTP (--http): for local use only"
+		}
+		s.warning.Store(&warn)
+		s.log.Warn(warn)
+	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
 		return err
@@ -214,6 +233,7 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	return srv.Shutdown(shut)
 }
 
-// transientKey reports whether err is worth an item error rather than a
-// verdict: the registry could not answer now.
-func transientKey(err error) bool { return oras.IsTransient(err) }
+// observeCache counts decision cache lookups, as Ratify's ratify_cache_count.
+func (m *metrics) observeCache(hit bool) {
+	m.cache.WithLabelValues(strconv.FormatBool(hit)).Inc()
+}

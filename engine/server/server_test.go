@@ -136,7 +136,7 @@ func (f *fixture) verify(t *testing.T, keys ...string) map[string]item {
 }
 
 func TestVerify(t *testing.T) {
-	f := newFixture(t, server.Options{}, "10s")
+	f := newFixture(t, server.Options{MultiTenancy: true}, "10s")
 	bad := "Not A Reference"
 	items := f.verify(t, f.signed, f.unsigned, f.signed, "[team-a]"+f.signed, bad)
 	if len(items) != 4 {
@@ -158,6 +158,26 @@ func TestVerify(t *testing.T) {
 	}
 	if it := items[bad]; !strings.Contains(it.Error, "invalid reference") {
 		t.Errorf("bad reference: %+v", it)
+	}
+}
+
+// TestNamespacePrefixNeedsMultiTenancy: the default constraint template
+// sends image strings as pod authors wrote them, so a `[namespace]` prefix
+// in a key is the pod author's, not Gatekeeper's: it must not select
+// another namespace's policy. Without --multi-tenancy it is denied.
+func TestNamespacePrefixNeedsMultiTenancy(t *testing.T) {
+	f := newFixture(t, server.Options{}, "10s")
+	key := "[kube-system]" + f.signed
+	it := f.verify(t, key)[key]
+	if it.Value.IsSuccess {
+		t.Fatalf("a [namespace] prefix was honoured without multi-tenancy: %+v", it)
+	}
+	if !strings.Contains(it.Error, "cannot start with '['") {
+		t.Errorf("the denial should say why: %+v", it)
+	}
+	// The same image without the prefix is admitted.
+	if it := f.verify(t, f.signed)[f.signed]; !it.Value.IsSuccess {
+		t.Fatalf("signed image denied: %+v", it)
 	}
 }
 

@@ -10,14 +10,17 @@ import (
 	"time"
 )
 
-// certReloader serves tls.crt and tls.key from a directory and reloads
-// them when either file changes, so a rotated certificate (cert-manager,
-// Ratify's RATIFY_CERT_ROTATION) is used without a restart.
-type certReloader struct {
-	certFile, keyFile string
+// tlsReloader serves tls.crt and tls.key from a directory and, for mutual
+// TLS, trusts the client CA file; it reloads all of them when one changes,
+// so a rotated certificate or CA (cert-manager, Ratify's
+// RATIFY_CERT_ROTATION, which rotates Gatekeeper's CA too) is used without
+// a restart.
+type tlsReloader struct {
+	files []string // tls.crt, tls.key and the client CA file, if any
+	caFile string
 
 	mu      sync.Mutex
-	cert    *tls.Certificate
+	config  *tls.Config
 	stamp   string
 	checked time.Time
 }
@@ -25,17 +28,20 @@ type certReloader struct {
 // recheck bounds how often the files are looked at.
 const recheck = time.Second
 
-func newCertReloader(dir string) (*certReloader, error) {
-	r := &certReloader{certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key")}
+func newTLSReloader(certDir, clientCAFile string) (*tlsReloader, error) {
+	r := &tlsReloader{files: []string{filepath.Join(certDir, "tls.crt"), filepath.Join(certDir, "tls.key")}, caFile: clientCAFile}
+	if clientCAFile != "" {
+		r.files = append(r.files, clientCAFile)
+	}
 	if err := r.reload(); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func (r *certReloader) fileStamp() (string, error) {
+func (r *tlsReloader) fileStamp() (string, error) {
 	var s string
-	for _, f := range []string{r.certFile, r.keyFile} {
+	for _, f := range r.files {
 		fi, err := os.Stat(f)
 		if err != nil {
 			return "", err
@@ -45,64 +51,68 @@ func (r *certReloader) fileStamp() (string, error) {
 	return s, nil
 }
 
-func (r *certReloader) reload() error {
+func (r *tlsReloader) reload() error {
 	stamp, err := r.fileStamp()
 	if err != nil {
-		return fmt.Errorf("TLS certificate: %w", err)
+		return fmt.Errorf("TLS: %w", err)
 	}
-	cert, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	cert, err := tls.LoadX509KeyPair(r.files[0], r.files[1])
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+	// NextProtos as http.Server sets them for its own TLS config.
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}}
+	if r.caFile != "" {
+		pem, err := os.ReadFile(r.caFile)
+		if err != nil {
+			return fmt.Errorf("client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("client CA %s: no PEM certificate", r.caFile)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
 	r.mu.Lock()
-	r.cert, r.stamp, r.checked = &cert, stamp, time.Now()
+	r.config, r.stamp, r.checked = cfg, stamp, time.Now()
 	r.mu.Unlock()
 	return nil
 }
 
-// GetCertificate implements tls.Config.GetCertificate. A failed reload
+// current is the configuration for a new connection. A failed reload
 // (say, the key written before the certificate) keeps serving the last
-// good pair and tries again on a later handshake.
-func (r *certReloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+// good configuration and tries again on a later handshake.
+func (r *tlsReloader) current() *tls.Config {
 	r.mu.Lock()
 	due := time.Since(r.checked) > recheck
 	if due {
 		r.checked = time.Now()
 	}
-	cert, stamp := r.cert, r.stamp
+	cfg, stamp := r.config, r.stamp
 	r.mu.Unlock()
 	if due {
 		if now, err := r.fileStamp(); err == nil && now != stamp {
 			if err := r.reload(); err == nil {
 				r.mu.Lock()
-				cert = r.cert
+				cfg = r.config
 				r.mu.Unlock()
 			}
 		}
 	}
-	return cert, nil
+	return cfg
 }
 
 // tlsConfig is the server's TLS: the reloading certificate and, when
 // clientCAFile is set, mutual TLS that refuses clients without a
 // certificate issued by that CA (Gatekeeper's).
 func tlsConfig(certDir, clientCAFile string) (*tls.Config, error) {
-	r, err := newCertReloader(certDir)
+	r, err := newTLSReloader(certDir, clientCAFile)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.GetCertificate}
-	if clientCAFile != "" {
-		pem, err := os.ReadFile(clientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no PEM certificate", clientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return cfg, nil
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return r.current(), nil },
+	}, nil
 }
