@@ -16,7 +16,7 @@ import (
 // RATIFY_CERT_ROTATION, which rotates Gatekeeper's CA too) is used without
 // a restart.
 type tlsReloader struct {
-	files []string // tls.crt, tls.key and the client CA file, if any
+	files  []string // tls.crt, tls.key and the client CA file, if any
 	caFile string
 
 	mu      sync.Mutex
