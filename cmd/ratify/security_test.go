@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"oras.land/oras-go/v2"
+
+	"github.com/seed-12b584bc/ratify/test/regtest"
+	"github.com/seed-12b584bc/ratify/test/tools"
+)
+
+// served is `ratify serve` running as a process.
+type served struct {
+	url  string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan error
+}
+
+// serveBinary starts the ratify binary's serve command over plain HTTP on a
+// free loopback port and waits until it is ready.
+func serveBinary(t *testing.T, bin, home, resources string, args ...string) *served {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin, append([]string{"serve", "-c", resources, "--http", "--addr", addr, "--metrics-addr", "-"}, args...)...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+	s := &served{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-s.done
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("ratify serve exited: %v\n%s", err, s.logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ratify serve not ready: %v\n%s", err, s.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// itemValue is what the tests read of an item.
+type itemValue struct {
+	Key   string `json:"key"`
+	Error string `json:"error"`
+	Value struct {
+		IsSuccess       bool `json:"isSuccess"`
+		VerifierReports []struct {
+			Verifier string `json:"verifier"`
+			Message  string `json:"message"`
+		} `json:"verifierReports"`
+	} `json:"value"`
+}
+
+func (it itemValue) String() string {
+	b, _ := json.Marshal(it)
+	return string(b)
+}
+
+// verify asks the provider about one key, as Gatekeeper does.
+func (s *served) verify(t *testing.T, key string) itemValue {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+		"request": map[string]any{"keys": []string{key}}})
+	resp, err := http.Post(s.url+"/ratify/gatekeeper/v1/verify", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Response struct {
+			Items []itemValue `json:"items"`
+		} `json:"response"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &r); err != nil || len(r.Response.Items) != 1 {
+		t.Fatalf("status %d, response %s (%v)", resp.StatusCode, b, err)
+	}
+	return r.Response.Items[0]
+}
+
+// eventually polls the provider until want holds for key or limit passes.
+func (s *served) eventually(t *testing.T, key string, limit time.Duration, want func(itemValue) bool) (itemValue, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	for {
+		it := s.verify(t, key)
+		if want(it) || time.Since(start) > limit {
+			return it, time.Since(start)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func allowed(it itemValue) bool { return it.Error == "" && it.Value.IsSuccess }
+func denied(it itemValue) bool  { return !allowed(it) }
+
+// TestServeTrustHoles runs the built binary's provider against a real
+// distribution registry (no referrers API: the tag schema and cosign's
+// .sig tag) with signatures made by the real cosign CLI, as an attacker or
+// a tenant would try it:
+//
+//   - the verdict for team-a/app@D must not be reused for team-b/app@D, the
+//     same digest in another repository that carries no signature;
+//   - a `[namespace]` prefix written into an image string must not pick
+//     another namespace's policy;
+//   - an image signed after its first denial is admitted once the referrer
+//     TTL has passed, and one whose signature is deleted is denied again:
+//     no cached result, negative or positive, outlives the referrer TTL;
+//   - /readyz says when no client CA is configured;
+//   - SIGTERM shuts the provider down cleanly.
+func TestServeTrustHoles(t *testing.T) {
+	cosign := tools.Path(t, "cosign")
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{TLS: true})
+	ratify := buildRatify(t)
+	home := t.TempDir()
+	env := []string{"SSL_CERT_FILE=" + reg.TLS.CAFile, "COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(home, ".sigstore")}
+	sh(t, home, env, cosign, "generate-key-pair")
+	signWithCLI := func(ref string) {
+		sh(t, home, env, cosign, "sign", "--key", "cosign.key", "--tlog-upload=false", "--yes", ref)
+	}
+
+	// One image in team-a, signed; the same manifest copied to team-b, unsigned.
+	teamA, teamB := reg.Repo(t, "team-a/app"), reg.Repo(t, "team-b/app")
+	d := regtest.PushImage(t, teamA, "v1")
+	if _, err := oras.Copy(context.Background(), teamA, "v1", teamB, "v1", oras.DefaultCopyOptions); err != nil {
+		t.Fatal(err)
+	}
+	signedA := reg.Host + "/team-a/app@" + d.Digest.String()
+	sameInB := reg.Host + "/team-b/app@" + d.Digest.String()
+	signWithCLI(signedA)
+	// An image in team-c, signed only later.
+	teamC := reg.Repo(t, "team-c/app")
+	late := reg.Host + "/team-c/app@" + regtest.PushImage(t, teamC, "v1").Digest.String()
+
+	pub, err := os.ReadFile(filepath.Join(home, "cosign.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ttl = 2 * time.Second
+	resources := filepath.Join(home, "resources.yaml")
+	yaml := fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: store-oras}
+spec:
+  name: oras
+  parameters: {cosignEnabled: true, caFile: %q, referrersCacheTTL: %s}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: cosign-key}
+spec:
+  type: inline
+  parameters: {contentType: key, value: %q}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-cosign}
+spec:
+  name: cosign
+  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
+  parameters:
+    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: cosign-key}]}]
+`, reg.TLS.CAFile, ttl, string(pub))
+	if err := os.WriteFile(resources, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The decision cache is left at its default: what is checked is that no
+	// cache outlives the Store's referrer TTL.
+	srv := serveBinary(t, ratify, home, resources)
+
+	t.Run("verdict is not reused across repositories", func(t *testing.T) {
+		if it := srv.verify(t, signedA); !allowed(it) {
+			t.Fatalf("signed image denied: %s\n%s", it, srv.logs)
+		}
+		it := srv.verify(t, sameInB)
+		if allowed(it) {
+			t.Fatalf("%s has no signature, and was admitted on %s's verdict: %s", sameInB, signedA, it)
+		}
+		if !strings.Contains(it.String(), "no signatures") {
+			t.Errorf("the denial should say there is no signature: %s", it)
+		}
+	})
+
+	t.Run("namespace prefix in an image string", func(t *testing.T) {
+		key := "[kube-system]" + signedA
+		it := srv.verify(t, key)
+		if allowed(it) || !strings.Contains(it.Error, "cannot start with '['") {
+			t.Fatalf("a [namespace] prefix without --multi-tenancy: %s", it)
+		}
+	})
+
+	t.Run("signed after its first denial, then signature deleted", func(t *testing.T) {
+		if it := srv.verify(t, late); allowed(it) {
+			t.Fatalf("unsigned image admitted: %s", it)
+		}
+		signWithCLI(late)
+		// Allow for one TTL of the referrer list and one of anything derived
+		// from it, plus the time to ask.
+		limit := 2*ttl + 3*time.Second
+		it, took := srv.eventually(t, late, limit, allowed)
+		if !allowed(it) {
+			t.Fatalf("signed %s ago, still denied: %s", took, it)
+		}
+		t.Logf("admitted %s after signing", took.Round(100*time.Millisecond))
+
+		sigTag := "sha256-" + strings.TrimPrefix(late[strings.LastIndex(late, "@")+1:], "sha256:") + ".sig"
+		sig, err := teamC.Resolve(context.Background(), sigTag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := teamC.Delete(context.Background(), sig); err != nil {
+			t.Fatal(err)
+		}
+		it, took = srv.eventually(t, late, limit, denied)
+		if allowed(it) {
+			t.Fatalf("signature deleted %s ago, still admitted: %s", took, it)
+		}
+		t.Logf("denied %s after the signature was deleted", took.Round(100*time.Millisecond))
+	})
+
+	t.Run("readyz warns without a client CA", func(t *testing.T) {
+		resp, err := http.Get(srv.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "warning") {
+			t.Errorf("/readyz: %d %q", resp.StatusCode, b)
+		}
+	})
+
+	t.Run("SIGTERM shuts down cleanly", func(t *testing.T) {
+		if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-srv.done:
+			srv.done <- err // for the cleanup
+			if err != nil {
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, srv.logs)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("still running 10s after SIGTERM\n%s", srv.logs)
+		}
+	})
+}
+
+// TestServePlainHTTPBindsLoopback: `--http` without `--addr` must not
+// listen on every interface: a plain-HTTP provider is for local use.
+func TestServePlainHTTPBindsLoopback(t *testing.T) {
+	ratify := buildRatify(t)
+	home := t.TempDir()
+	resources := filepath.Join(home, "resources.yaml")
+	if err := os.WriteFile(resources, []byte("# no resources: the default store\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(ratify, "serve", "-c", resources, "--http", "--metrics-addr", "-")
+	cmd.Env = append(os.Environ(), "HOME="+home)
+	logs := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() {
+		_ = cmd.Process.Kill()
+		<-done
+	}()
+	// Either it listens on 127.0.0.1:6001, or that port is taken and it
+	// says so: in both cases the address is loopback's.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		out := logs.String()
+		if strings.Contains(out, `"msg":"provider listening"`) || strings.Contains(out, "address already in use") {
+			if !strings.Contains(out, "127.0.0.1:6001") {
+				t.Fatalf("--http without --addr is not on loopback:\n%s", out)
+			}
+			return
+		}
+		select {
+		case err := <-done:
+			done <- err
+			t.Fatalf("exited: %v\n%s", err, out)
+		default:
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no listening line in 20s:\n%s", logs)
+}
