@@ -453,3 +453,34 @@ spec:
 	// Control: the same policy admits the image when the verifier runs.
 	check(t, evaluate(t, w.resources(cosignVerifier(cosignDefault), legacy), w.images["cosign"], ""), verdict{allow: true})
 }
+
+// TestCertificateStoreCannotReplaceClusterProvider: a CertificateStore is
+// namespaced. A tenant's, named like the cluster's key management provider,
+// must not stand in for it: the cluster Verifier keeps trusting only the
+// cluster's certificates, in every namespace. In ratify's own namespace a
+// bare-name collision is a configuration error, never an overwrite.
+func TestCertificateStoreCannotReplaceClusterProvider(t *testing.T) {
+	w := newWorld(t)
+	certStore := func(ns string) string {
+		return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: CertificateStore
+metadata: {name: certs-kmp, namespace: %s}
+spec:
+  provider: inline
+  parameters: {value: %s}`, ns, q(w.other.CAPEM()))
+	}
+	yaml := w.resources(w.notationVerifier(w.host+"/team-a/app"), certStore("tenant"))
+	for _, ns := range []string{"", "default", "tenant"} {
+		check(t, evaluate(t, yaml, w.images["other-ca"], ns), verdict{})
+		check(t, evaluate(t, yaml, w.images["notation"], ns), verdict{allow: true})
+	}
+
+	res, err := config.Load(strings.NewReader(w.resources(w.notationVerifier(w.host+"/team-a/app"), certStore("ratify-system"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.New(context.Background(), res, engine.Options{Namespace: "ratify-system"})
+	if err == nil || !strings.Contains(err.Error(), "certs-kmp") || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("a CertificateStore in ratify's namespace named like a KeyManagementProvider: %v", err)
+	}
+}

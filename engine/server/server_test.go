@@ -326,6 +326,69 @@ func TestCertificateReload(t *testing.T) {
 	}
 }
 
+// TestClientCAReload: the client CA (Gatekeeper's) is reloaded with the
+// serving certificate, so a rotated Gatekeeper CA is trusted, and the old
+// one no longer is, without a restart.
+func TestClientCAReload(t *testing.T) {
+	f := newFixture(t, server.Options{}, "10s")
+	dir := t.TempDir()
+	first := regtest.NewTLSFiles(t, dir)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	copyFile := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		later := time.Now().Add(time.Minute)
+		_ = os.Chtimes(to, later, later)
+	}
+	copyFile(first.CAFile, caFile)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr := make(chan string, 1)
+	go func() {
+		_ = f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, ClientCAFile: caFile,
+			Ready: func(a string) { addr <- a }})
+	}()
+	a := <-addr
+	// healthz answers whether a client with the certificate in files is served.
+	healthz := func(files regtest.TLSFiles) error {
+		cert, err := tls.LoadX509KeyPair(files.ClientCertFile, files.ClientKeyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{cert}}} //nolint:gosec // the client certificate is under test
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("https://" + a + "/healthz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		return nil
+	}
+	if err := healthz(first); err != nil {
+		t.Fatalf("client of the configured CA refused: %v", err)
+	}
+	second := regtest.NewTLSFiles(t, t.TempDir())
+	if healthz(second) == nil {
+		t.Fatal("a client of another CA was served")
+	}
+	copyFile(second.CAFile, caFile)
+	deadline := time.Now().Add(10 * time.Second)
+	for healthz(second) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the rotated client CA was never trusted")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if healthz(first) == nil {
+		t.Fatal("the replaced client CA is still trusted")
+	}
+}
+
 // FuzzRequest: whatever the body, the server answers with a
 // ProviderResponse and a status, and never panics.
 func FuzzRequest(f *testing.F) {
