@@ -38,12 +38,15 @@ var (
 	ErrNoStore = errors.New("no store serves the reference")
 )
 
+// ErrBudgetExceeded (budget.go) is a sentinel of the same kind: the
+// decision's registry budget is spent. Permanent.
+
 // Error is a store failure: what was attempted, on which reference, the
 // sentinel kind and the underlying cause.
 type Error struct {
 	Op   string // "resolve", "referrers", "fetch"
 	Ref  string
-	Kind error // one of the sentinels above
+	Kind error // one of the sentinels above, or ErrBudgetExceeded
 	Err  error // the cause, possibly nil
 }
 
@@ -79,10 +82,18 @@ func wrap(op, ref string, err error) error {
 	if errors.As(err, &se) {
 		return err
 	}
+	var be *budgetError
+	if errors.As(err, &be) {
+		// The budget's own message says what to do; oras-go's wrapping adds only a URL.
+		return &Error{Op: op, Ref: ref, Kind: ErrBudgetExceeded, Err: be}
+	}
 	return &Error{Op: op, Ref: ref, Kind: classify(err), Err: err}
 }
 
 func classify(err error) error {
+	if errors.Is(err, ErrBudgetExceeded) {
+		return ErrBudgetExceeded
+	}
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
 		switch {

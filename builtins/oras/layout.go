@@ -14,13 +14,21 @@ import (
 
 // layoutBackend serves references from an OCI-layout directory, so that
 // `myregistry.io/app@sha256:...` resolves offline. A tag is looked up as the
-// full reference (`host/repo:tag`, as `ratify fixture copy` and oras write
-// it) and then as the bare tag.
+// full reference (`host/repo:tag`, as `ratify fixture copy` writes it),
+// which answers only for that repository. A bare tag (`v1`, as
+// `oras copy --to-oci-layout dir:v1` writes it) names no repository: it
+// answers only for references that one of the store's scopes other than
+// `*` covers, the repositories the layout is configured to serve. A layout
+// without such scopes answers bare tags for no reference, so that, as the
+// fallback store, it cannot pass its own `v1` off as another registry's.
+// Digests name content, and answer for any repository.
 type layoutBackend struct {
 	store *oci.ReadOnlyStore
+	// scopes are the store's normalised scopes, `*` left out.
+	scopes []string
 }
 
-func newLayout(ctx context.Context, cfg Config) (*layoutBackend, error) {
+func newLayout(ctx context.Context, cfg Config, scopes []string) (*layoutBackend, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("an %s store needs a path", TypeLayout)
 	}
@@ -33,7 +41,13 @@ func newLayout(ctx context.Context, cfg Config) (*layoutBackend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OCI layout %s: %w", cfg.Path, err)
 	}
-	return &layoutBackend{store: s}, nil
+	b := &layoutBackend{store: s}
+	for _, sc := range scopes {
+		if sc != "*" {
+			b.scopes = append(b.scopes, sc)
+		}
+	}
+	return b, nil
 }
 
 func (b *layoutBackend) resolve(ctx context.Context, ref Reference) (ocispec.Descriptor, error) {
@@ -49,8 +63,8 @@ func (b *layoutBackend) resolve(ctx context.Context, ref Reference) (ocispec.Des
 		return desc, nil
 	}
 	desc, err := b.store.Resolve(ctx, ref.Name()+":"+ref.Tag)
-	if err == nil {
-		return desc, nil
+	if err == nil || !scopeMatches(b.scopes, ref) || len(b.scopes) == 0 {
+		return desc, err
 	}
 	return b.store.Resolve(ctx, ref.Tag)
 }

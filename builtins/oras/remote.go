@@ -18,6 +18,8 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/retry"
+
+	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
 // RetryPolicy bounds retries of throttled (429), failed (5xx) and reset
@@ -94,9 +96,13 @@ type remoteBackend struct {
 
 	mu sync.Mutex
 	// One Repository per repository name: a Repository remembers whether
-	// its registry has the referrers API, so the probe is made once.
-	repos map[string]*remote.Repository
+	// its registry has the referrers API, so the probe is made once. At
+	// most maxRepositories are remembered; an evicted one probes again.
+	repos *lru.Cache[string, *remote.Repository]
 }
+
+// maxRepositories bounds the repository clients a registry store keeps.
+const maxRepositories = 4096
 
 func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*remoteBackend, error) {
 	base := cfg.Transport
@@ -118,17 +124,18 @@ func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*rem
 		base = wrap(base)
 	}
 	policy := cfg.Retry.withDefaults()
-	rt := &retry.Transport{Base: base, Policy: func() retry.Policy { return policy }}
+	// The budget counts every attempt; the retry policy does not retry its refusal.
+	rt := &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
 	authp := cfg.Auth
 	client := &auth.Client{
 		Client: &http.Client{Transport: rt},
-		Cache:  auth.NewCache(),
+		Cache:  newBoundedAuthCache(),
 		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
 			return authp.Credential(ctx, hostport)
 		},
 	}
 	client.SetUserAgent("ratify")
-	b := &remoteBackend{cfg: cfg, client: client, repos: map[string]*remote.Repository{}, port443: map[string]bool{}}
+	b := &remoteBackend{cfg: cfg, client: client, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}
 	if cfg.PlainHTTP {
 		for _, sc := range cfg.Scopes {
 			host, _, _ := strings.Cut(sc, "/")
@@ -158,7 +165,7 @@ func loadCAs(path string) (*x509.CertPool, error) {
 func (b *remoteBackend) repo(ref Reference) *remote.Repository {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if r, ok := b.repos[ref.Name()]; ok {
+	if r, ok := b.repos.Get(ref.Name()); ok {
 		return r
 	}
 	host := b.dialHost(ref.Registry)
@@ -170,7 +177,7 @@ func (b *remoteBackend) repo(ref Reference) *remote.Repository {
 		// A registry could page forever; no image has anywhere near this many.
 		ReferrerListMaxPages: 100,
 	}
-	b.repos[ref.Name()] = r
+	b.repos.Add(ref.Name(), r, 1)
 	return r
 }
 
@@ -193,6 +200,8 @@ func (b *remoteBackend) referrers(ctx context.Context, subject Reference, artifa
 	var out []ocispec.Descriptor
 	// Referrers uses the OCI 1.1 API, follows its Link pagination, and falls
 	// back to the `sha256-<hex>` tag schema when the registry lacks the API.
+	// Each page's request and bytes are charged to the budget by the
+	// transport, which refuses the next page once it is spent.
 	err := b.repo(subject).Referrers(ctx, ocispec.Descriptor{Digest: subject.Digest}, artifactType,
 		func(page []ocispec.Descriptor) error {
 			out = append(out, page...)
@@ -202,6 +211,12 @@ func (b *remoteBackend) referrers(ctx context.Context, subject Reference, artifa
 }
 
 func (b *remoteBackend) fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error) {
+	if budget := budgetFrom(ctx); budget != nil {
+		// Refuse before the request what the budget cannot take anyway.
+		if err := budget.affords(desc.Size); err != nil {
+			return nil, err
+		}
+	}
 	return b.repo(ref).Fetch(ctx, desc)
 }
 

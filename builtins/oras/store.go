@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,8 +38,12 @@ const (
 	DefaultMaxManifestBytes  = 4 << 20
 	DefaultMaxBlobBytes      = 32 << 20
 	DefaultContentCacheBytes = 64 << 20
-	// referrer lists are counted in entries, not bytes
-	defaultReferrersCacheEntries = 10000
+	// DefaultReferrersCacheBytes bounds the cached referrer lists, by the
+	// estimated size of their descriptors (a registry decides how many
+	// referrers and how large their annotations are).
+	DefaultReferrersCacheBytes = 16 << 20
+	// resolutions are small, but their keys (references) are the caller's
+	resolvedCacheBytes = 4 << 20
 )
 
 // Config describes one store: a remote registry client or an OCI layout.
@@ -88,7 +93,11 @@ type Options struct {
 	// ContentCacheBytes bounds the cache of immutable content (manifests and
 	// blobs by digest); 0 means DefaultContentCacheBytes, negative disables it.
 	ContentCacheBytes int64
-	Logger            *slog.Logger
+	// ReferrersCacheBytes bounds the cache of referrer lists (each kept for
+	// its store's ReferrersTTL), by the estimated size of the descriptors;
+	// 0 means DefaultReferrersCacheBytes, negative disables it.
+	ReferrersCacheBytes int64
+	Logger              *slog.Logger
 	// WrapTransport, when set, wraps every registry store's transport (to
 	// count or log registry requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -107,13 +116,16 @@ type backend interface {
 type configured struct {
 	cfg Config
 	// scopes are cfg.Scopes normalised (NormalizeScope).
-	scopes    []string
-	backend   backend
-	referrers *lru.Cache[string, []ocispec.Descriptor]
-	// resolved caches resolutions for the referrers TTL: a digest names
-	// immutable content (only its deletion is not), and a tag that moves is
-	// seen moved within the TTL, as Ratify's subject cache does.
-	resolved *lru.Cache[string, ocispec.Descriptor]
+	scopes  []string
+	backend backend
+	// prefix keys this store's entries in the shared caches.
+	prefix string
+}
+
+// expiring is a cache entry that lives for its store's ReferrersTTL.
+type expiring[V any] struct {
+	value   V
+	expires time.Time
 }
 
 // Store routes each reference to the first configured store whose scopes
@@ -121,7 +133,13 @@ type configured struct {
 type Store struct {
 	stores  []*configured
 	content *lru.Cache[digest.Digest, []byte]
-	log     *slog.Logger
+	// referrers caches referrer lists, resolved caches resolutions, each
+	// entry for its store's ReferrersTTL: a digest names immutable content
+	// (only its deletion is not), and a tag that moves is seen moved within
+	// the TTL, as Ratify's subject cache does. Both are bounded by bytes.
+	referrers *lru.Cache[string, expiring[[]ocispec.Descriptor]]
+	resolved  *lru.Cache[string, expiring[ocispec.Descriptor]]
+	log       *slog.Logger
 }
 
 // New builds a store from its configurations.
@@ -138,9 +156,15 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		cacheBytes = DefaultContentCacheBytes
 	}
 	s.content = lru.New[digest.Digest, []byte](cacheBytes, 0)
+	refBytes := opts.ReferrersCacheBytes
+	if refBytes == 0 {
+		refBytes = DefaultReferrersCacheBytes
+	}
+	s.referrers = lru.New[string, expiring[[]ocispec.Descriptor]](refBytes, 0)
+	s.resolved = lru.New[string, expiring[ocispec.Descriptor]](resolvedCacheBytes, 0)
 
 	var scoped, unscoped []*configured
-	for _, cfg := range cfgs {
+	for i, cfg := range cfgs {
 		cfg = withDefaults(cfg)
 		scopes := make([]string, 0, len(cfg.Scopes))
 		for _, sc := range cfg.Scopes {
@@ -158,18 +182,14 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		case TypeRemote, "":
 			b, err = newRemote(cfg, opts.WrapTransport)
 		case TypeLayout:
-			b, err = newLayout(ctx, cfg)
+			b, err = newLayout(ctx, cfg, scopes)
 		default:
 			err = fmt.Errorf("unknown store type %q (want %q or %q)", cfg.Type, TypeRemote, TypeLayout)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
 		}
-		c := &configured{cfg: cfg, scopes: scopes, backend: b}
-		if cfg.ReferrersTTL > 0 {
-			c.referrers = lru.New[string, []ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
-			c.resolved = lru.New[string, ocispec.Descriptor](defaultReferrersCacheEntries, cfg.ReferrersTTL)
-		}
+		c := &configured{cfg: cfg, scopes: scopes, backend: b, prefix: strconv.Itoa(i) + "\x00"}
 		if len(scopes) > 0 {
 			scoped = append(scoped, c)
 		} else {
@@ -246,7 +266,7 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 	if err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	if desc, ok := c.resolved.Get(ref.String()); ok {
+	if desc, ok := s.cachedResolution(c, ref); ok {
 		return desc, nil
 	}
 	desc, err := c.backend.resolve(ctx, ref)
@@ -261,12 +281,49 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 		return ocispec.Descriptor{}, &Error{Op: "resolve", Ref: ref.String(), Kind: ErrTooLarge,
 			Err: fmt.Errorf("manifest is %d bytes, limit %d", desc.Size, c.cfg.MaxManifestBytes)}
 	}
-	c.resolved.Add(ref.String(), desc, 1)
+	s.cacheResolution(c, ref, desc)
 	if ref.Digest == "" {
 		// The policy asks next for the same image by digest.
-		c.resolved.Add(ref.WithDigest(desc.Digest).String(), desc, 1)
+		s.cacheResolution(c, ref.WithDigest(desc.Digest), desc)
 	}
 	return desc, nil
+}
+
+func (s *Store) cachedResolution(c *configured, ref Reference) (ocispec.Descriptor, bool) {
+	if c.cfg.ReferrersTTL <= 0 {
+		return ocispec.Descriptor{}, false
+	}
+	e, ok := s.resolved.Get(c.prefix + ref.String())
+	if !ok || time.Now().After(e.expires) {
+		return ocispec.Descriptor{}, false
+	}
+	return e.value, true
+}
+
+func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descriptor) {
+	if c.cfg.ReferrersTTL <= 0 {
+		return
+	}
+	key := c.prefix + ref.String()
+	s.resolved.Add(key, expiring[ocispec.Descriptor]{desc, time.Now().Add(c.cfg.ReferrersTTL)}, int64(len(key))+descriptorBytes(desc))
+}
+
+// descriptorBytes estimates the memory a descriptor holds.
+func descriptorBytes(d ocispec.Descriptor) int64 {
+	n := 96 + len(d.MediaType) + len(d.Digest) + len(d.ArtifactType) + len(d.Data)
+	for k, v := range d.Annotations {
+		n += 32 + len(k) + len(v)
+	}
+	for _, u := range d.URLs {
+		n += 16 + len(u)
+	}
+	if p := d.Platform; p != nil {
+		n += 64 + len(p.Architecture) + len(p.OS) + len(p.OSVersion) + len(p.Variant)
+		for _, f := range p.OSFeatures {
+			n += 16 + len(f)
+		}
+	}
+	return int64(n)
 }
 
 // ResolveCached answers Resolve from the resolution cache only, without
@@ -276,7 +333,7 @@ func (s *Store) ResolveCached(ref Reference) (ocispec.Descriptor, bool) {
 	if err != nil {
 		return ocispec.Descriptor{}, false
 	}
-	return c.resolved.Get(ref.String())
+	return s.cachedResolution(c, ref)
 }
 
 // Referrers lists the artifacts whose subject is the manifest ref names (ref
@@ -294,14 +351,22 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if err != nil {
 		return nil, err
 	}
-	key := ref.Name() + "@" + ref.Digest.String()
-	list, ok := c.referrers.Get(key)
-	if !ok {
+	key := c.prefix + ref.Name() + "@" + ref.Digest.String()
+	var list []ocispec.Descriptor
+	if e, ok := s.referrers.Get(key); ok && c.cfg.ReferrersTTL > 0 && time.Now().Before(e.expires) {
+		list = e.value
+	} else {
 		list, err = s.listReferrers(ctx, c, ref)
 		if err != nil {
 			return nil, err
 		}
-		c.referrers.Add(key, list, 1)
+		if c.cfg.ReferrersTTL > 0 {
+			cost := int64(len(key)) + 24
+			for _, d := range list {
+				cost += descriptorBytes(d)
+			}
+			s.referrers.Add(key, expiring[[]ocispec.Descriptor]{list, time.Now().Add(c.cfg.ReferrersTTL)}, cost)
+		}
 	}
 	if artifactType == "" {
 		return list, nil
