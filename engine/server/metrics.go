@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,14 +22,28 @@ type metrics struct {
 	cache          *prometheus.CounterVec
 	registry       *prometheus.CounterVec
 	systemErrors   prometheus.Counter
+
+	// hosts are the registry_host label values in use; images name any
+	// host they like, so at most maxRegistryHostLabels get their own.
+	hostsMu sync.Mutex
+	hosts   map[string]bool
 }
+
+// maxRegistryHostLabels bounds the registry_host values of
+// ratify_registry_request_count: the first hosts seen keep their own
+// series, requests to any other host count under otherRegistryHost.
+const (
+	maxRegistryHostLabels = 100
+	otherRegistryHost     = "other"
+)
 
 // ms buckets from 1 ms to ~8 s, as admission latencies go.
 var msBuckets = prometheus.ExponentialBuckets(1, 2, 14)
 
 func newMetrics() *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		hosts: map[string]bool{},
+		reg:   prometheus.NewRegistry(),
 		verifyDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ratify_verification_request", Help: "Duration of verification requests, in milliseconds.", Buckets: msBuckets}),
 		mutateDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -42,7 +57,7 @@ func newMetrics() *metrics {
 		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ratify_cache_count", Help: "Decision cache lookups by result (hit, miss)."}, []string{"cache_hit"}),
 		registry: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ratify_registry_request_count", Help: "Registry requests by status code and registry host."}, []string{"status_code", "registry_host"}),
+			Name: "ratify_registry_request_count", Help: "Registry requests by status code and registry host (the first 100 hosts seen; requests to others count as \"other\")."}, []string{"status_code", "registry_host"}),
 		systemErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ratify_system_error_count", Help: "Internal errors: panics recovered while evaluating a key."}),
 	}
@@ -71,8 +86,23 @@ func (t countingTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if err == nil {
 		status = strconv.Itoa(resp.StatusCode)
 	}
-	t.m.registry.WithLabelValues(status, strings.ToLower(req.URL.Host)).Inc()
+	t.m.registry.WithLabelValues(status, t.m.hostLabel(req.URL.Host)).Inc()
 	return resp, err
+}
+
+// hostLabel is the registry_host label value of host.
+func (m *metrics) hostLabel(host string) string {
+	host = strings.ToLower(host)
+	m.hostsMu.Lock()
+	defer m.hostsMu.Unlock()
+	if m.hosts[host] {
+		return host
+	}
+	if len(m.hosts) >= maxRegistryHostLabels {
+		return otherRegistryHost
+	}
+	m.hosts[host] = true
+	return host
 }
 
 func (m *metrics) wrapTransport(rt http.RoundTripper) http.RoundTripper {
