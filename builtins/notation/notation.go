@@ -243,7 +243,7 @@ func (c *checker) check(ctx context.Context, d ocispec.Descriptor) (sig report.S
 		// The certificate subject stays in details only: an identity that
 		// did not verify is not a signer a policy should match on.
 		sig.Error = oneLine(reason(err, outcome, c))
-		return sig, false
+		return sig, revocationUnknown(outcome)
 	}
 	sig.IsSuccess = true
 	if s, ok := sig.Details["certificateSubject"].(string); ok {
@@ -251,6 +251,15 @@ func (c *checker) check(ctx context.Context, d ocispec.Descriptor) (sig report.S
 		delete(sig.Details, "certificateSubject")
 	}
 	return sig, false
+}
+
+// revocationUnknown reports whether the enforced failure is a revocation
+// status that could not be learnt (the OCSP responder or CRL endpoint did
+// not answer in time): an outage, to retry, never a denial to cache.
+func revocationUnknown(outcome *notationgo.VerificationOutcome) bool {
+	r := enforcedFailure(outcome)
+	return r != nil && r.Type == trustpolicy.TypeRevocation && r.Error != nil &&
+		strings.Contains(r.Error.Error(), msgRevocationUnknown)
 }
 
 // describe copies what the envelope says into details: signing time and

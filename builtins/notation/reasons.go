@@ -16,6 +16,7 @@ const (
 	msgDescriptorMismatch = "content descriptor mismatch"
 	msgIdentityMismatch   = "signing certificate from the digital signature does not match the X.509 trusted identities"
 	msgCertExpired        = "verification time is after certificate"
+	msgRevocationUnknown  = "revocation status is unknown"
 )
 
 // reason explains in plain words why a signature did not verify. notation-go's
