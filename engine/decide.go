@@ -111,7 +111,9 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	if d, ok := e.refuse(r); ok {
 		return e.verdict(&d)
 	}
-	desc, err := e.store.Resolve(ctx, r.ref)
+	// One budget for the resolution and the evaluation of this key.
+	budget := oras.NewBudget(e.shared.opts.Budget)
+	desc, err := e.store.Resolve(oras.WithBudget(ctx, budget), r.ref)
 	if err != nil {
 		if oras.IsTransient(err) || ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUndecided, err)
@@ -130,7 +132,7 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	ch := e.shared.flight.DoChan(key, func() (any, error) {
 		// Its own deadline: the first caller going away must not fail
 		// the others that joined this evaluation.
-		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.shared.opts.DecisionTimeout)
+		ectx, cancel := context.WithTimeout(oras.WithBudget(context.WithoutCancel(ctx), budget), e.shared.opts.DecisionTimeout)
 		defer cancel()
 		d := e.evaluate(ectx, r, desc)
 		e.log.LogAttrs(ectx, slog.LevelInfo, "decision", slog.String("traceID", d.TraceID), slog.String("subject", r.Image),

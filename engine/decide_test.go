@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/engine"
 	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/internal/sample"
@@ -145,5 +147,31 @@ func TestRequireDigest(t *testing.T) {
 	// Without the option the tag is verified as usual.
 	if d := p.engine(t, engine.Options{}).Evaluate(context.Background(), p.signed, ""); !d.Allow {
 		t.Fatalf("tag denied without RequireDigest: %v", d.Reasons)
+	}
+}
+
+// TestBudgetPerDecision: however many artifacts a registry claims, one
+// decision makes a bounded number of registry requests; past the budget
+// the image is denied with a reason that says so, not verified halfway.
+func TestBudgetPerDecision(t *testing.T) {
+	p := newPipeline(t)
+	eng := p.engine(t, engine.Options{Budget: oras.Limits{Requests: 2}})
+	before := p.proxy.Requests()
+	v, err := eng.Decide(context.Background(), eng.Prepare("", p.signed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Decision.Allow {
+		t.Fatal("admitted past its registry budget")
+	}
+	if got := p.proxy.Requests() - before; got > 2 {
+		t.Errorf("%d registry requests, budget 2", got)
+	}
+	if msg := fmt.Sprint(v.Decision.Reasons, v.Decision.Reports); !strings.Contains(msg, "budget") {
+		t.Errorf("the denial does not name the budget: %s", msg)
+	}
+	// The default budget admits the image.
+	if v, err := p.engine(t, engine.Options{}).Decide(context.Background(), eng.Prepare("", p.signed)); err != nil || !v.Decision.Allow {
+		t.Fatalf("default budget: %v %+v", err, v)
 	}
 }

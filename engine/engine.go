@@ -91,6 +91,10 @@ type Options struct {
 	// RequireDigest denies references that are not pinned to a digest (for
 	// installations that admit what they verify without mutation).
 	RequireDigest bool
+	// Budget bounds what one decision may fetch from registries, whatever
+	// a registry answers (zero fields: 64 requests, 64 MiB); past it the
+	// decision is a denial that says so.
+	Budget oras.Limits
 	// StoreOptions are passed to the store.
 	StoreOptions oras.Options
 	// ObserveBuiltin is told of every builtin call that ran (for metrics).
@@ -267,6 +271,7 @@ func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) Decisi
 	if d, ok := e.refuse(req); ok {
 		return d
 	}
+	ctx = oras.WithBudget(ctx, oras.NewBudget(e.shared.opts.Budget))
 	desc, err := e.store.Resolve(ctx, req.ref)
 	if err != nil {
 		d := req.denied(err.Error())

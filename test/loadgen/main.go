@@ -4,8 +4,10 @@
 //
 // It prints: warm (cached) request latency p50/p99 and keys/s; cold
 // verification images/s; registry requests per cold verification of an
-// image with one signature; peak RSS of the server after -keys keys over
-// -images distinct images.
+// image with one signature, on the OCI 1.1 registry and on the
+// distribution registry (tag schema); peak RSS of the server after -keys
+// keys over -images distinct images. With -compare it measures a second
+// binary the same way in the same run and prints the ratios.
 package main
 
 import (
@@ -21,6 +23,8 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,17 +38,24 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
+	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
 func main() {
 	bin := flag.String("ratify", "bin/ratify", "the ratify binary")
+	compare := flag.String("compare", "", "another ratify binary measured the same way in the same run (a baseline)")
 	images := flag.Int("images", 10000, "distinct signed images")
 	keys := flag.Int("keys", 100000, "keys sent in the RSS run")
 	cold := flag.Int("cold", 1000, "images verified cold for the images/s figure")
 	warm := flag.Int("warm", 20000, "warm requests")
 	conc := flag.Int("concurrency", 4, "requests in flight")
+	distImages := flag.Int("distribution-images", 200, "images on the distribution registry (0 skips it)")
 	flag.Parse()
-	if err := run(*bin, *images, *keys, *cold, *warm, *conc); err != nil {
+	bins := []string{*bin}
+	if *compare != "" {
+		bins = append(bins, *compare)
+	}
+	if err := run(bins, *images, *keys, *cold, *warm, *conc, *distImages); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -63,14 +74,39 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.next.ServeHTTP(w, r)
 }
 
-func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
+// figures are one binary's measurements.
+type figures struct {
+	warmP50, warmP99 time.Duration
+	warmKeys         float64
+	coldRate         float64
+	perImage         int64
+	rss              int64
+}
+
+func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ratify-loadgen-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
+	key, err := sample.NewCosignKey()
+	if err != nil {
+		return err
+	}
+	tlsFiles, err := sample.NewTLSFiles(dir)
+	if err != nil {
+		return err
+	}
+	// The referrer TTL bounds every cache of a decision; the warm figures
+	// measure the cached path, so the Store keeps referrer lists longer
+	// than the run.
+	resources := filepath.Join(dir, "resources.yaml")
+	if err := os.WriteFile(resources, []byte(sample.Resources(sample.Trust{KeyPEM: key.PublicPEM(), StoreParameters: "referrersCacheTTL: 1h"})), 0o600); err != nil {
+		return err
+	}
 
+	// The OCI 1.1 registry: the referrers API.
 	reg := &counting{next: registry.New(registry.WithReferrersSupport(true), registry.Logger(log.New(io.Discard, "", 0)))}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,47 +118,74 @@ func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
 	// registry does not do.
 	name := ln.Addr().String() + "/bench/app"
 	fmt.Printf("pushing %d cosign-signed images to %s-<n> ...\n", nImages+1, name)
-	key, err := sample.NewCosignKey()
-	if err != nil {
-		return err
-	}
 	refs, err := pushSigned(ctx, name, key, nImages+1)
 	if err != nil {
 		return err
 	}
+	results := make([]figures, len(bins))
+	for i, bin := range bins {
+		fmt.Printf("measuring %s on the OCI 1.1 registry ...\n", bin)
+		if results[i], err = measure(bin, resources, dir, tlsFiles, reg, refs, nImages, nKeys, nCold, nWarm, conc); err != nil {
+			return fmt.Errorf("%s: %w", bin, err)
+		}
+	}
 
-	tlsFiles, err := sample.NewTLSFiles(dir)
-	if err != nil {
-		return err
+	// The distribution registry: no referrers API (the tag schema).
+	var dist []figures
+	if nDist > 0 {
+		if dist, err = measureDistribution(ctx, bins, resources, dir, tlsFiles, key, nDist, conc); err != nil {
+			return err
+		}
 	}
-	resources := filepath.Join(dir, "resources.yaml")
-	if err := os.WriteFile(resources, []byte(sample.Resources(sample.Trust{KeyPEM: key.PublicPEM()})), 0o600); err != nil {
-		return err
+
+	for i, bin := range bins {
+		f := results[i]
+		fmt.Printf("\n%s\n", bin)
+		fmt.Printf("warm: 10-key requests p50 %.2f ms, p99 %.2f ms (one in flight); %.0f keys/s (%d in flight); %d requests each\n",
+			ms(f.warmP50), ms(f.warmP99), f.warmKeys, conc, nWarm)
+		fmt.Printf("cold: %.0f images/s (%d distinct images, 10 keys a request, %d in flight)\n", f.coldRate, nCold, conc)
+		fmt.Printf("registry requests per cold verification of an image with one signature: %d (OCI 1.1 referrers API)", f.perImage)
+		if dist != nil {
+			fmt.Printf(", %d (distribution, tag schema); distribution cold: %.0f images/s (%d images)", dist[i].perImage, dist[i].coldRate, nDist)
+		}
+		fmt.Println()
+		fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB\n", nKeys, nImages, float64(f.rss)/(1<<20))
 	}
+	if len(bins) == 2 {
+		a, b := results[0], results[1]
+		fmt.Printf("\n%s / %s: warm p99 %.2fx, warm keys/s %.2fx, cold images/s %.2fx, peak RSS %.2fx\n", bins[0], bins[1],
+			ms(a.warmP99)/ms(b.warmP99), a.warmKeys/b.warmKeys, a.coldRate/b.coldRate, float64(a.rss)/float64(b.rss))
+	}
+	return nil
+}
+
+// measure runs one binary against the registry behind reg.
+func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting, refs []string, nImages, nKeys, nCold, nWarm, conc int) (figures, error) {
+	var f figures
 	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
 	if err != nil {
-		return err
+		return f, err
 	}
 	defer stop()
 	client, err := mtlsClient(tlsFiles, conc)
 	if err != nil {
-		return err
+		return f, err
 	}
 	url := "https://" + addr + "/ratify/gatekeeper/v1/verify"
 
 	// Registry requests for one cold verification of one image.
 	before := reg.n.Load()
 	if _, err := verify(client, url, refs[nImages:]); err != nil {
-		return err
+		return f, err
 	}
-	perImage := reg.n.Load() - before
+	f.perImage = reg.n.Load() - before
 
 	// Cold: distinct images never seen, 10 keys a request.
 	start := time.Now()
 	if _, err := load(client, url, batches(refs[:nCold], 10), conc); err != nil {
-		return err
+		return f, err
 	}
-	coldRate := float64(nCold) / time.Since(start).Seconds()
+	f.coldRate = float64(nCold) / time.Since(start).Seconds()
 
 	// Warm: the same images again, now decided.
 	warmBatches := make([][]string, nWarm)
@@ -134,13 +197,14 @@ func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
 	// throughput with conc in flight.
 	lat, err := load(client, url, warmBatches, 1)
 	if err != nil {
-		return err
+		return f, err
 	}
+	f.warmP50, f.warmP99 = percentile(lat, 50), percentile(lat, 99)
 	start = time.Now()
 	if _, err := load(client, url, warmBatches, conc); err != nil {
-		return err
+		return f, err
 	}
-	warmKeys := float64(nWarm*10) / time.Since(start).Seconds()
+	f.warmKeys = float64(nWarm*10) / time.Since(start).Seconds()
 
 	// RSS: nKeys keys over all nImages images.
 	var all [][]string
@@ -152,23 +216,106 @@ func run(bin string, nImages, nKeys, nCold, nWarm, conc int) error {
 		all = append(all, b)
 	}
 	if _, err := load(client, url, all, conc); err != nil {
-		return err
+		return f, err
 	}
-	rss, err := peakRSS(pid)
-	if err != nil {
-		return err
+	if f.rss, err = peakRSS(pid); err != nil {
+		return f, err
 	}
 	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
 		fmt.Printf("heap profile: go tool pprof http://%s/debug/pprof/heap (press Enter to stop)\n", p)
 		_, _ = fmt.Scanln()
 	}
+	return f, nil
+}
 
-	fmt.Printf("warm: 10-key requests p50 %.2f ms, p99 %.2f ms (one in flight); %.0f keys/s (%d in flight); %d requests each\n",
-		ms(percentile(lat, 50)), ms(percentile(lat, 99)), warmKeys, conc, nWarm)
-	fmt.Printf("cold: %.0f images/s (%d distinct images, 10 keys a request, %d in flight)\n", coldRate, nCold, conc)
-	fmt.Printf("registry requests per cold verification of an image with one signature: %d\n", perImage)
-	fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB\n", nKeys, nImages, float64(rss)/(1<<20))
-	return nil
+// measureDistribution counts registry requests per cold verification, and
+// the cold rate, on the distribution registry (built by test/tools), which
+// has no referrers API: discovery goes through the tag schema.
+func measureDistribution(ctx context.Context, bins []string, resources, dir string, tlsFiles sample.TLSFiles, key *sample.CosignKey, n, conc int) ([]figures, error) {
+	regBin, err := tools.Lookup("registry")
+	if err != nil {
+		return nil, fmt.Errorf("the distribution registry (build it with test/tools/install.sh, or pass -distribution-images 0): %w", err)
+	}
+	upstream, stopReg, err := startDistribution(regBin, filepath.Join(dir, "distribution"))
+	if err != nil {
+		return nil, err
+	}
+	defer stopReg()
+	target, _ := neturl.Parse("http://" + upstream)
+	reg := &counting{next: httputil.NewSingleHostReverseProxy(target)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() { _ = http.Serve(ln, reg) }()
+	defer ln.Close()
+	name := ln.Addr().String() + "/bench/app"
+	fmt.Printf("pushing %d cosign-signed images to the distribution registry ...\n", n+1)
+	refs, err := pushSigned(ctx, name, key, n+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]figures, len(bins))
+	for i, bin := range bins {
+		fmt.Printf("measuring %s on the distribution registry ...\n", bin)
+		addr, stop, _, err := startServer(bin, resources, dir, tlsFiles)
+		if err != nil {
+			return nil, err
+		}
+		client, err := mtlsClient(tlsFiles, conc)
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		url := "https://" + addr + "/ratify/gatekeeper/v1/verify"
+		before := reg.n.Load()
+		_, err = verify(client, url, refs[n:])
+		out[i].perImage = reg.n.Load() - before
+		if err == nil {
+			start := time.Now()
+			_, err = load(client, url, batches(refs[:n], 10), conc)
+			out[i].coldRate = float64(n) / time.Since(start).Seconds()
+		}
+		stop()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", bin, err)
+		}
+	}
+	return out, nil
+}
+
+// startDistribution runs the registry binary on a loopback port.
+func startDistribution(bin, dir string) (host string, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	host = l.Addr().String()
+	l.Close()
+	cfg := fmt.Sprintf("version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\n",
+		filepath.Join(dir, "data"), host)
+	cfgPath := filepath.Join(dir, "config.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "serve", cfgPath)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop = func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", host); err == nil {
+			c.Close()
+			return host, stop, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	stop()
+	return "", nil, errors.New("the distribution registry did not start")
 }
 
 func pushSigned(ctx context.Context, name string, key *sample.CosignKey, n int) ([]string, error) {
