@@ -484,3 +484,23 @@ spec:
 		t.Fatalf("a CertificateStore in ratify's namespace named like a KeyManagementProvider: %v", err)
 	}
 }
+
+// TestVerifierFieldsCannotInjectRego: the compiled policy shows a
+// Verifier's artifact types and names in comments. A tenant's
+// NamespacedVerifier whose artifactTypes carries a line break must not
+// end the comment and add a rule of its own (`allow if true`).
+func TestVerifierFieldsCannotInjectRego(t *testing.T) {
+	w := newWorld(t)
+	evil := `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: NamespacedVerifier
+metadata: {name: evil, namespace: tenant}
+spec:
+  name: cosign
+  artifactTypes: "x\nallow if true\n#"
+  parameters:
+    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: key-a}]}]`
+	yaml := w.resources(cosignVerifier(cosignDefault), evil)
+	check(t, evaluate(t, yaml, w.images["unsigned"], "tenant"), verdict{})
+	check(t, evaluate(t, yaml, w.images["cosign-other-key"], "tenant"), verdict{})
+	check(t, evaluate(t, yaml, w.images["cosign"], "tenant"), verdict{allow: true})
+}

@@ -129,7 +129,7 @@ resources: %[3]s  (try: ratify verify -c %[3]s -s %[2]s:cosign)
 # denied: no signatures ("isSuccess": false, the reason in the "policy" report)
 %[6]s
 
-# several keys at once, one of them for namespace team-a
+# several keys at once, as Gatekeeper sends the images of one pod
 %[7]s
 
 # mutation: the tag replaced by the digest that was verified
@@ -139,6 +139,6 @@ Press Ctrl-C to stop.
 `, addr, name, resPath,
 		req(server.VerifyPath, name+":notation"), req(server.VerifyPath, name+":cosign"),
 		req(server.VerifyPath, name+":unsigned"),
-		req(server.VerifyPath, name+":notation", "[team-a]"+name+":unsigned"),
+		req(server.VerifyPath, name+":notation", name+":cosign", name+":unsigned"),
 		req(server.MutatePath, name+":cosign"))
 }

@@ -87,7 +87,11 @@ func (o *discoverOpts) run(cmd *cobra.Command, a *app) error {
 			return fail(exitError, fmt.Errorf("%s has no Store resource", o.config))
 		}
 	case o.layout != "":
-		cfgs = []oras.Config{{Name: "oci-layout", Type: oras.TypeLayout, Path: o.layout, CosignEnabled: true}}
+		// The layout's bare tags answer for layoutName (what a bare tag or
+		// digest is read as); "*" keeps full references working through
+		// the layout's full-name tags.
+		cfgs = []oras.Config{{Name: "oci-layout", Type: oras.TypeLayout, Path: o.layout, CosignEnabled: true,
+			Scopes: []string{oras.DockerHub + "/" + layoutName, "*"}}}
 		subject = layoutSubject(subject)
 	default:
 		auth, err := oras.NewDockerConfigAuth("")

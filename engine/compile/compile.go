@@ -62,9 +62,16 @@ type gen struct {
 	errors []string
 }
 
+// line appends one line of Rego. Values from resources reach code only
+// quoted (quote, jsonLiteral), but comments show them as written: a line
+// break in a resource's field (an artifact type, a name) would end the
+// comment and start code of the tenant's choosing, so none survives here.
 func (g *gen) line(format string, args ...any) {
-	fmt.Fprintf(&g.b, format+"\n", args...)
+	g.b.WriteString(oneLine.Replace(fmt.Sprintf(format, args...)))
+	g.b.WriteByte('\n')
 }
+
+var oneLine = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\u2028", " ", "\u2029", " ")
 
 func (g *gen) configError(format string, args ...any) {
 	g.errors = append(g.errors, fmt.Sprintf(format, args...))
