@@ -211,6 +211,24 @@ spec:
         message: no trusted signature`
 }
 
+// ratifyRegoPolicy is Ratify's rego-policy with the usual "nothing failed"
+// rule, failed_verify, and the rules in body (Rego v0, as Ratify's examples).
+func ratifyRegoPolicy(body string) string {
+	src := "package ratify.policy\ndefault valid := false\n" + body + `
+failed_verify(reports) {
+  [path, value] := walk(reports)
+  value == false
+  path[count(path) - 1] == "isSuccess"
+}`
+	return `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Policy
+metadata: {name: ratify-policy}
+spec:
+  type: rego-policy
+  parameters:
+    policy: ` + q(src)
+}
+
 func evaluate(t *testing.T, yaml, image, namespace string) engine.Decision {
 	t.Helper()
 	res, err := config.Load(strings.NewReader(yaml))
@@ -384,23 +402,9 @@ spec:
 		check(t, evaluate(t, yaml, w.images["notation"], ""), verdict{reason: "requires a application/vnd.dev.cosign.artifact.sig.v1+json artifact"})
 	})
 	t.Run("Ratify rego-policy over verifierReports", func(t *testing.T) {
-		yaml := w.resources(w.notationVerifier(w.host+"/team-a/app"), `apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Policy
-metadata: {name: ratify-policy}
-spec:
-  type: rego-policy
-  parameters:
-    policy: |
-      package ratify.policy
-      default valid := false
-      valid {
-        not failed_verify(input)
-      }
-      failed_verify(reports) {
-        [path, value] := walk(reports)
-        value == false
-        path[count(path) - 1] == "isSuccess"
-      }`)
+		yaml := w.resources(w.notationVerifier(w.host+"/team-a/app"), ratifyRegoPolicy(`valid {
+  not failed_verify(input)
+}`))
 		check(t, evaluate(t, yaml, w.images["notation"], ""), verdict{allow: true})
 		check(t, evaluate(t, yaml, w.images["other-ca"], ""), verdict{})
 		check(t, evaluate(t, yaml, w.images["unsigned"], ""), verdict{reason: "no signatures"})
@@ -415,29 +419,15 @@ spec:
 // signature was never checked.
 func TestLegacyPolicySeesVerifiersThatCouldNotRun(t *testing.T) {
 	w := newWorld(t)
-	legacy := `apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Policy
-metadata: {name: ratify-policy}
-spec:
-  type: rego-policy
-  parameters:
-    policy: |
-      package ratify.policy
-      default valid := false
-      valid {
-        count(input.verifierReports) > 0
-        not failed_verify(input)
-      }
-      failed_verify(reports) {
-        [path, value] := walk(reports)
-        value == false
-        path[count(path) - 1] == "isSuccess"
-      }
-      reasons[m] {
-        vr := input.verifierReports[_].verifierReports[_]
-        vr.isSuccess == false
-        m := vr.message
-      }`
+	legacy := ratifyRegoPolicy(`valid {
+  count(input.verifierReports) > 0
+  not failed_verify(input)
+}
+reasons[m] {
+  vr := input.verifierReports[_].verifierReports[_]
+  vr.isSuccess == false
+  m := vr.message
+}`)
 	for _, c := range []struct {
 		name, trustPolicies, reason string
 	}{
