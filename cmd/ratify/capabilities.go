@@ -19,10 +19,13 @@ func newPolicyCapabilitiesCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "capabilities [-o FILE]",
 		Short: "Write OPA capabilities that include ratify's builtins, for opa check, Regal and editors",
-		Long: `capabilities writes the capabilities of the OPA ratify embeds (its builtins,
-keywords and features) together with ratify's builtins and their types, as
-the JSON that OPA tools read, so that tools without ratify accept ratify
-policies and type-check their calls:
+		Long: `capabilities writes the capabilities ratify compiles policies with, as the
+JSON that OPA tools read: those of the OPA ratify embeds (its builtins,
+keywords and features) with ratify's builtins and their types, and without
+the builtins that would reach the network or the process environment
+(http.send, net.*, opa.runtime, json.match_schema, json.verify_schema),
+which ratify policies cannot call. Tools without ratify then accept ratify
+policies, type-check their calls, and reject what ratify rejects:
 
   ratify policy capabilities -o ratify-capabilities.json
   opa check --capabilities ratify-capabilities.json policies/
@@ -50,11 +53,16 @@ Editor plugins that run opa check take the same file.`,
 	return cmd
 }
 
-// capabilitiesJSON is OPA's current capabilities after ratify's builtins
-// are registered, as `opa capabilities --current` prints them.
+// capabilitiesJSON is opa.Capabilities, what the engine compiles policies
+// with, in the format of `opa capabilities --current`.
 func capabilitiesJSON() ([]byte, error) {
-	opa.Register()
-	b, err := json.MarshalIndent(ast.CapabilitiesForThisVersion(), "", "  ")
+	caps := opa.Capabilities()
+	// allow_net is written even when empty: an empty list allows no host,
+	// a missing one every host (ast.Capabilities omits it when empty).
+	b, err := json.MarshalIndent(struct {
+		*ast.Capabilities
+		AllowNet []string `json:"allow_net"`
+	}{caps, caps.AllowNet}, "", "  ")
 	if err != nil {
 		return nil, err
 	}

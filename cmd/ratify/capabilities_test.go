@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/seed-12b584bc/ratify/builtins"
+	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
 // TestCapabilities loads the written capabilities as OPA tools do and
@@ -80,6 +86,156 @@ x := cosign.verify("a", "not an object")`); err == nil || !strings.Contains(err.
 	b, _ := os.ReadFile(file)
 	if out != string(b) {
 		t.Error("stdout and -o differ")
+	}
+}
+
+// TestCapabilitiesExcludeOutsideBuiltins: the written capabilities are
+// those the server compiles policies with, so the real opa CLI given them
+// rejects a policy that calls http.send, as the server does, and accepts a
+// ratify policy.
+func TestCapabilitiesExcludeOutsideBuiltins(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "capabilities.json")
+	if code, _, errOut := runCLI(t, "policy", "capabilities", "-o", file); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var caps struct {
+		Builtins []struct {
+			Name string `json:"name"`
+		} `json:"builtins"`
+		AllowNet *[]string `json:"allow_net"`
+	}
+	if err := json.Unmarshal(b, &caps); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, b := range caps.Builtins {
+		names[b.Name] = true
+		if strings.HasPrefix(b.Name, "net.") {
+			t.Errorf("%s is in the capabilities", b.Name)
+		}
+	}
+	for _, n := range []string{"http.send", "net.lookup_ip_addr", "opa.runtime", "json.match_schema", "json.verify_schema"} {
+		if names[n] {
+			t.Errorf("%s is in the capabilities", n)
+		}
+	}
+	for _, n := range []string{"sprintf", "time.now_ns", "regex.match", "crypto.x509.parse_certificates", "notation.verify", "kmp.keys"} {
+		if !names[n] {
+			t.Errorf("%s is missing from the capabilities", n)
+		}
+	}
+	if caps.AllowNet == nil || len(*caps.AllowNet) != 0 {
+		t.Errorf("allow_net is %v, want [] (no host)", caps.AllowNet)
+	}
+
+	opa := tools.Path(t, "opa")
+	dir := writeFiles(t, map[string]string{
+		"good/policy.rego": `package ratify.policy
+allow if kmp.keys("k")[0].enabled
+`,
+		"bad/policy.rego": `package ratify.policy
+allow if http.send({"method": "get", "url": "http://169.254.169.254/"}).status_code == 200
+`,
+	})
+	check := func(path string) (int, string) {
+		cmd := exec.Command(opa, "check", "--capabilities", file, path)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), out.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String()
+	}
+	if code, out := check(filepath.Join(dir, "good")); code != 0 {
+		t.Errorf("opa check rejects a ratify policy: exit %d\n%s", code, out)
+	}
+	if code, out := check(filepath.Join(dir, "bad")); code == 0 || !strings.Contains(out, "undefined function http.send") {
+		t.Errorf("opa check accepts a policy calling http.send: exit %d\n%s", code, out)
+	}
+}
+
+// TestPolicyTestUsesServerCapabilities: a policy test of a policy that
+// calls http.send fails as the server would (the policy does not compile),
+// and the request is never sent.
+func TestPolicyTestUsesServerCapabilities(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	dir := writeFiles(t, map[string]string{
+		"policy.rego": `package ratify.policy
+allow if http.send({"method": "get", "url": "` + srv.URL + `"}).status_code == 200
+`,
+		"policy_test.rego": `package ratify.policy_test
+import data.ratify.policy
+test_allowed if policy.allow
+`,
+	})
+	code, out, errOut := runCLI(t, "policy", "test", dir)
+	if code != 1 || !strings.Contains(out+errOut, "undefined function http.send") {
+		t.Errorf("exit %d, want 1 and the compile error\n%s%s", code, out, errOut)
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the policy test sent %d requests", n)
+	}
+}
+
+// TestOpaCommandUsesServerCapabilities: OPA's commands under ratify opa
+// reject a policy calling http.send, as the server does, and never send
+// its request; --capabilities still chooses others.
+func TestOpaCommandUsesServerCapabilities(t *testing.T) {
+	ratify := buildRatify(t)
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	dir := writeFiles(t, map[string]string{
+		"policy.rego": `package ratify.policy
+allow if http.send({"method": "get", "url": "` + srv.URL + `"}).status_code == 200
+`,
+		"policy_test.rego": `package ratify.policy_test
+import data.ratify.policy
+test_allowed if policy.allow
+`,
+	})
+	opa := func(args ...string) (int, string) {
+		cmd := exec.Command(ratify, append([]string{"opa"}, args...)...)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			return ee.ExitCode(), out.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, out.String()
+	}
+	for _, args := range [][]string{
+		{"test", dir},
+		{"check", dir},
+		{"eval", "-d", dir, "data.ratify.policy.allow"},
+	} {
+		if code, out := opa(args...); code == 0 || !strings.Contains(out, "undefined function http.send") {
+			t.Errorf("ratify opa %s: exit %d\n%s", args[0], code, out)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("the policy sent %d requests", n)
+	}
+	// The capabilities of the OPA ratify embeds, as `opa capabilities --current` prints them.
+	full := filepath.Join(t.TempDir(), "full.json")
+	code, out := opa("capabilities", "--current")
+	if code != 0 {
+		t.Fatalf("capabilities: exit %d\n%s", code, out)
+	}
+	os.WriteFile(full, []byte(out), 0o600)
+	if code, out := opa("check", "--capabilities", full, dir); code != 0 {
+		t.Errorf("check --capabilities: exit %d\n%s", code, out)
 	}
 }
 

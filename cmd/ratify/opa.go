@@ -39,7 +39,12 @@ command (OPA's own -c flags mean other things):
 
 Without resources, policies still compile and tests that mock the builtins
 (with notation.verify as ...) run; a builtin that is called fails with
-"no ratify configuration". Exit codes are OPA's.`
+"no ratify configuration". Exit codes are OPA's.
+
+check, eval, test and bench compile with the capabilities ratify's engine
+compiles policies with (see ratify policy capabilities), so they reject
+what the server rejects: http.send, net.*, opa.runtime and the JSON schema
+builtins are not available. Give --capabilities to choose others.`
 
 func newOpaCmd(a *app) *cobra.Command {
 	return &cobra.Command{
@@ -49,7 +54,7 @@ func newOpaCmd(a *app) *cobra.Command {
 		Example: `  ratify opa -c resources.yaml test policies/ -v
   ratify opa -c resources.yaml eval -I -d policy.rego 'data.ratify.policy.allow' <<<'{"reference": "localhost:5000/app:v1"}'
   ratify opa check policies/
-  ratify opa capabilities --current > ratify-capabilities.json`,
+  ratify policy capabilities -o ratify-capabilities.json`,
 		// OPA parses its own flags; ratify's come before the OPA command.
 		DisableFlagParsing: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +82,12 @@ func runOPA(cmd *cobra.Command, a *app, args []string) error {
 		bindEnv(eng.NewEnv(ns))
 	}
 
+	rest, cleanup, err := withCapabilities(rest)
+	if err != nil {
+		return fail(exitError, err)
+	}
+	defer cleanup()
+
 	// A parent named ratify makes OPA's usage lines read `ratify opa eval`.
 	parent := &cobra.Command{Use: "ratify", SilenceUsage: true}
 	// NoArgs and a RunE make an unknown command an error, as in OPA (cobra
@@ -98,6 +109,49 @@ func runOPA(cmd *cobra.Command, a *app, args []string) error {
 		return fail(e.Exit, errReported)
 	}
 	return fail(1, errReported)
+}
+
+// withCapabilities gives OPA's commands that compile policies ratify's
+// capabilities (a file written for the command's run), unless the command
+// line chooses its own: a test of a policy that calls http.send fails as
+// the server would.
+func withCapabilities(args []string) ([]string, func(), error) {
+	nothing := func() {}
+	if len(args) == 0 {
+		return args, nothing, nil
+	}
+	switch args[0] {
+	case "check", "eval", "test", "bench":
+	default:
+		return args, nothing, nil
+	}
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if a == "--capabilities" || strings.HasPrefix(a, "--capabilities=") {
+			return args, nothing, nil
+		}
+	}
+	b, err := capabilitiesJSON()
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := os.CreateTemp("", "ratify-capabilities-*.json")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { os.Remove(f.Name()) }
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		cleanup()
+		return nil, nil, err
+	}
+	if err := f.Close(); err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return append([]string{args[0], "--capabilities=" + f.Name()}, args[1:]...), cleanup, nil
 }
 
 // splitOPAArgs takes ratify's flags from the front of args: -c/--config and

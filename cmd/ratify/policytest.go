@@ -187,7 +187,9 @@ func (o *policyTestOpts) startRego(ctx context.Context, paths []string) (<-chan 
 	compiler := ast.NewCompiler().
 		WithPathConflictsCheck(storage.NonEmpty(ctx, store, txn)).
 		WithEnablePrintStatements(true).
-		WithCapabilities(ast.CapabilitiesForThisVersion()).
+		// What the engine compiles policies with: a test of a policy that
+		// calls http.send fails as the server would.
+		WithCapabilities(opa.Capabilities()).
 		WithUseTypeCheckAnnotations(true)
 	runner := tester.NewRunner().
 		SetCompiler(compiler).

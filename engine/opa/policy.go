@@ -76,11 +76,14 @@ func Compile(ctx context.Context, modules map[string]string, c Contract) (*Polic
 		return nil, fmt.Errorf("%w: the policy must declare package %s with a rule %q", ErrContract, pkg, rule)
 	}
 	p := &Policy{rules: map[string]rego.PreparedEvalQuery{}, contract: c}
+	// Policies reach neither the network nor the process environment: they
+	// compile with ratify's capabilities, without the builtins that would.
+	caps := Capabilities()
 	for _, r := range []string{rule, "reasons"} {
-		ro := append([]func(*rego.Rego){rego.Query("data." + pkg + "." + r), rego.StrictBuiltinErrors(false)}, opts...)
+		ro := append([]func(*rego.Rego){rego.Query("data." + pkg + "." + r), rego.StrictBuiltinErrors(false), rego.Capabilities(caps)}, opts...)
 		pq, err := rego.New(ro...).PrepareForEval(ctx)
 		if err != nil {
-			return nil, err
+			return nil, explainExcluded(err)
 		}
 		p.rules[r] = pq
 	}
@@ -99,6 +102,13 @@ func (p *Policy) Rule(ctx context.Context, env *builtins.Env, rule string, input
 	}
 	rs, err := pq.Eval(builtins.WithEnv(ctx, env), rego.EvalParsedInput(in))
 	if err != nil {
+		// OPA stops at the context's deadline or cancellation, but not
+		// every error it stops with says so (a builtin's halt does not
+		// wrap it): make sure the caller sees the context's error, which it
+		// treats as transient rather than as the policy's verdict.
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			return nil, fmt.Errorf("%v: %w", err, cerr)
+		}
 		return nil, err
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
