@@ -25,9 +25,10 @@ type Request struct {
 	err   error
 }
 
-// Prepare parses image for a decision in namespace.
-func (e *Engine) Prepare(namespace, image string) *Request {
-	r := &Request{Namespace: namespace, Image: image}
+// Prepare parses image for a decision in namespace. It returns a value,
+// so that a key answered from the cache costs no allocation for it.
+func (e *Engine) Prepare(namespace, image string) Request {
+	r := Request{Namespace: namespace, Image: image}
 	r.ref, r.err = oras.ParseReference(image)
 	return r
 }
@@ -71,7 +72,8 @@ func truncate(s string) string {
 }
 
 // Verdict is a decision with its encoding (Options.Encode), shared by every
-// caller the decision cache answers: treat it as read-only.
+// caller the decision cache answers: treat it as read-only. With an
+// encoding, Decision carries no Reports (they are in Value).
 type Verdict struct {
 	Decision *Decision
 	Value    []byte
@@ -141,7 +143,7 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 		if d.Transient && !d.Allow {
 			return nil, fmt.Errorf("%w (trace %s): %s", ErrUndecided, d.TraceID, strings.Join(d.Reasons, "; "))
 		}
-		d.Calls = nil // explanations are for Evaluate; a cached decision keeps only what it answers
+		d.Calls = nil // explanations are for Evaluate
 		v, err := e.verdict(&d)
 		if err == nil && !d.Transient {
 			e.shared.decisions.AddTTL(key, v, v.cost(), e.decisionTTL())
@@ -180,7 +182,9 @@ func (e *Engine) cacheKey(r *Request, d digest.Digest) string {
 		b.WriteString(r.ref.Tag)
 	}
 	b.WriteByte('|')
-	b.WriteString(r.ref.Name())
+	b.WriteString(r.ref.Registry)
+	b.WriteByte('/')
+	b.WriteString(r.ref.Repository)
 	b.WriteByte('@')
 	b.WriteString(d.String())
 	return b.String()
@@ -196,6 +200,9 @@ func (e *Engine) decisionTTL() time.Duration {
 	return min(ttl, e.subjectTTL)
 }
 
+// verdict is d with its encoding. An encoded verdict keeps the decision
+// without its reports, which are in the encoding: the decision cache holds
+// what it answers, not a second copy of every signature's details.
 func (e *Engine) verdict(d *Decision) (*Verdict, error) {
 	v := &Verdict{Decision: d}
 	if enc := e.shared.opts.Encode; enc != nil {
@@ -203,7 +210,9 @@ func (e *Engine) verdict(d *Decision) (*Verdict, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encoding the decision: %w", err)
 		}
-		v.Value = b
+		slim := *d
+		slim.Reports = nil
+		v.Value, v.Decision = b, &slim
 	}
 	return v, nil
 }

@@ -55,6 +55,16 @@ func (p *pipeline) engine(t *testing.T, opts engine.Options, extra ...string) *e
 	return eng
 }
 
+func decide(ctx context.Context, eng *engine.Engine, image string) (*engine.Verdict, error) {
+	r := eng.Prepare("", image)
+	return eng.Decide(ctx, &r)
+}
+
+func cachedVerdict(eng *engine.Engine, image string) (*engine.Verdict, bool) {
+	r := eng.Prepare("", image)
+	return eng.Cached(&r)
+}
+
 // TestSharedEvaluationOutlivesFirstCaller: callers asking about one image
 // at once share one evaluation, which runs on the engine's deadline. The
 // first caller giving up (Gatekeeper's request timing out, a client going
@@ -72,12 +82,12 @@ func TestSharedEvaluationOutlivesFirstCaller(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, firstErr = eng.Decide(impatient, eng.Prepare("", p.signed))
+		_, firstErr = decide(impatient, eng, p.signed)
 	}()
 	time.Sleep(50 * time.Millisecond)
 	patient, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel2()
-	v, err := eng.Decide(patient, eng.Prepare("", p.signed))
+	v, err := decide(patient, eng, p.signed)
 	wg.Wait()
 	if !errors.Is(firstErr, context.DeadlineExceeded) {
 		t.Fatalf("the impatient caller should have run out of time, got %v", firstErr)
@@ -114,13 +124,13 @@ spec:
 	if d := eng.Evaluate(context.Background(), p.signed, ""); !d.Allow {
 		t.Errorf("Evaluate: %v", d.Reasons)
 	}
-	v, err := eng.Decide(context.Background(), eng.Prepare("", p.signed))
+	v, err := decide(context.Background(), eng, p.signed)
 	if err != nil || !v.Decision.Allow {
 		t.Fatalf("Decide: %v %+v", err, v)
 	}
 	// The cached answer is the same verdict, with no registry request.
 	before := p.proxy.Requests()
-	cached, ok := eng.Cached(eng.Prepare("", p.signed))
+	cached, ok := cachedVerdict(eng, p.signed)
 	if !ok || !cached.Decision.Allow || p.proxy.Requests() != before {
 		t.Fatalf("cached: %v %+v, %d registry requests", ok, cached, p.proxy.Requests()-before)
 	}
@@ -133,7 +143,7 @@ spec:
 func TestRequireDigest(t *testing.T) {
 	p := newPipeline(t)
 	eng := p.engine(t, engine.Options{RequireDigest: true})
-	v, err := eng.Decide(context.Background(), eng.Prepare("", p.signed))
+	v, err := decide(context.Background(), eng, p.signed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +151,7 @@ func TestRequireDigest(t *testing.T) {
 		t.Fatalf("a tag was admitted with RequireDigest: %+v", v.Decision)
 	}
 	pinned := strings.TrimSuffix(p.signed, ":v1") + "@" + p.digest
-	if v, err := eng.Decide(context.Background(), eng.Prepare("", pinned)); err != nil || !v.Decision.Allow {
+	if v, err := decide(context.Background(), eng, pinned); err != nil || !v.Decision.Allow {
 		t.Fatalf("the same image by digest: %v %+v", err, v)
 	}
 	// Without the option the tag is verified as usual.
@@ -157,7 +167,7 @@ func TestBudgetPerDecision(t *testing.T) {
 	p := newPipeline(t)
 	eng := p.engine(t, engine.Options{Budget: oras.Limits{Requests: 2}})
 	before := p.proxy.Requests()
-	v, err := eng.Decide(context.Background(), eng.Prepare("", p.signed))
+	v, err := decide(context.Background(), eng, p.signed)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +181,7 @@ func TestBudgetPerDecision(t *testing.T) {
 		t.Errorf("the denial does not name the budget: %s", msg)
 	}
 	// The default budget admits the image.
-	if v, err := p.engine(t, engine.Options{}).Decide(context.Background(), eng.Prepare("", p.signed)); err != nil || !v.Decision.Allow {
+	if v, err := decide(context.Background(), p.engine(t, engine.Options{}), p.signed); err != nil || !v.Decision.Allow {
 		t.Fatalf("default budget: %v %+v", err, v)
 	}
 }

@@ -268,7 +268,7 @@ func (e *Engine) PolicySource(namespace string) (source, description string) {
 // tests. It never panics: a failure denies, with a reason.
 func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) Decision {
 	req := e.Prepare(namespace, subject)
-	if d, ok := e.refuse(req); ok {
+	if d, ok := e.refuse(&req); ok {
 		return d
 	}
 	ctx = oras.WithBudget(ctx, oras.NewBudget(e.shared.opts.Budget))
@@ -278,7 +278,7 @@ func (e *Engine) Evaluate(ctx context.Context, subject, namespace string) Decisi
 		d.Transient = oras.IsTransient(err) || ctx.Err() != nil
 		return d
 	}
-	return e.evaluate(ctx, req, desc)
+	return e.evaluate(ctx, &req, desc)
 }
 
 // evaluate runs the policy in force on a resolved subject.

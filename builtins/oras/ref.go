@@ -2,7 +2,6 @@ package oras
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/opencontainers/go-digest"
@@ -19,8 +18,51 @@ const dockerHubEndpoint = "registry-1.docker.io"
 // are far shorter and the limit keeps pathological input cheap.
 const maxReferenceLength = 4096
 
-// hostGrammar is distribution's domain grammar, on a lower-cased host.
-var hostGrammar = regexp.MustCompile(`^(?:(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])(?:\.(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9]))*|\[[a-f0-9:]+\])(?::[0-9]+)?$`)
+// validHost reports whether host (lower-cased) follows distribution's
+// domain grammar: dot-separated labels of [a-z0-9-] that neither start nor
+// end with '-', or an [IPv6] literal, with an optional :port. It is written
+// out rather than a regular expression because every key of every request
+// is parsed (a test checks it against the grammar's expression).
+func validHost(host string) bool {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
+		port := host[i+1:]
+		if port == "" {
+			return false
+		}
+		for j := 0; j < len(port); j++ {
+			if port[j] < '0' || port[j] > '9' {
+				return false
+			}
+		}
+		host = host[:i]
+	}
+	if strings.HasPrefix(host, "[") {
+		inner, ok := strings.CutSuffix(host[1:], "]")
+		if !ok || inner == "" {
+			return false
+		}
+		for j := 0; j < len(inner); j++ {
+			if c := inner[j]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == ':') {
+				return false
+			}
+		}
+		return true
+	}
+	if host == "" {
+		return false
+	}
+	for label := range strings.SplitSeq(host, ".") {
+		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for j := 0; j < len(label); j++ {
+			if c := label[j]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // Reference names an image: registry host, repository, and a tag and/or a
 // digest. A digest, when present, is what identifies the content; the tag is
@@ -83,7 +125,7 @@ func ParseReference(s string) (Reference, error) {
 	if ref.Repository == "" {
 		return invalid("missing repository")
 	}
-	if !hostGrammar.MatchString(ref.Registry) {
+	if !validHost(ref.Registry) {
 		return invalid("registry host %q is not a host name, IP address or [IPv6] literal with an optional port", ref.Registry)
 	}
 	if !strings.ContainsAny(ref.Registry, ".:") && ref.Registry != "localhost" && ref.Registry != DockerHub {

@@ -20,6 +20,9 @@ type metrics struct {
 	requests       *prometheus.CounterVec
 	verifier       *prometheus.HistogramVec
 	cache          *prometheus.CounterVec
+	// cacheHit and cacheMiss are cache's two series, resolved once: a
+	// label lookup per cached key is measurable on the warm path.
+	cacheHit, cacheMiss prometheus.Counter
 	registry       *prometheus.CounterVec
 	systemErrors   prometheus.Counter
 
@@ -61,6 +64,7 @@ func newMetrics() *metrics {
 		systemErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ratify_system_error_count", Help: "Internal errors: panics recovered while evaluating a key."}),
 	}
+	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("true"), m.cache.WithLabelValues("false")
 	m.reg.MustRegister(m.verifyDuration, m.mutateDuration, m.requests, m.verifier, m.cache, m.registry, m.systemErrors,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m

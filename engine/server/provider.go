@@ -98,13 +98,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, endpoint string, 
 		req := eng.Prepare(s.splitKey(key))
 		// Keys decided recently are answered here, without a goroutine.
 		if endpoint == "verify" {
-			if v, ok := eng.Cached(req); ok {
+			if v, ok := eng.Cached(&req); ok {
 				answered[key] = result{key, value(v), nil}
 				continue
 			}
 		}
+		r := req // only keys that go on to a goroutine move to the heap
 		go func() {
-			v, err := s.answer(ctx, eng, req, answer)
+			v, err := s.answer(ctx, eng, &r, answer)
 			results <- result{key, v, err}
 		}()
 	}

@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -235,5 +234,9 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 
 // observeCache counts decision cache lookups, as Ratify's ratify_cache_count.
 func (m *metrics) observeCache(hit bool) {
-	m.cache.WithLabelValues(strconv.FormatBool(hit)).Inc()
+	if hit {
+		m.cacheHit.Inc()
+	} else {
+		m.cacheMiss.Inc()
+	}
 }
