@@ -23,8 +23,8 @@ type metrics struct {
 	// cacheHit and cacheMiss are cache's two series, resolved once: a
 	// label lookup per cached key is measurable on the warm path.
 	cacheHit, cacheMiss prometheus.Counter
-	registry       *prometheus.CounterVec
-	systemErrors   prometheus.Counter
+	registry            *prometheus.CounterVec
+	systemErrors        prometheus.Counter
 
 	// hosts are the registry_host label values in use; images name any
 	// host they like, so at most maxRegistryHostLabels get their own.
