@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -323,4 +325,156 @@ func TestServePlainHTTPBindsLoopback(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("no listening line in 20s:\n%s", logs)
+}
+
+// runRatify runs the ratify binary and returns its exit code and output.
+func runRatify(t *testing.T, bin, home string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+func writeFile(t *testing.T, path, content string) string {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestStaticCredentialsStayWithTheirRegistry: a Store's static credentials
+// are sent to the registry they were configured for (a real distribution
+// registry with htpasswd), and to no other: a pod that names an attacker's
+// registry collects nothing. A static store that does not say which
+// registries its credentials are for is refused.
+func TestStaticCredentialsStayWithTheirRegistry(t *testing.T) {
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{Username: "ratify", Password: "s3cret"})
+	regtest.PushImage(t, regtest.Repo(t, reg.Host, "private/app", "ratify", "s3cret"), "v1")
+	var mu sync.Mutex
+	var stolen []string
+	trap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := r.Header.Get("Authorization"); a != "" {
+			mu.Lock()
+			stolen = append(stolen, a)
+			mu.Unlock()
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="registry"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer trap.Close()
+	trapHost := strings.TrimPrefix(trap.URL, "http://")
+
+	ratify := buildRatify(t)
+	home := t.TempDir()
+	store := func(extra string) string {
+		return writeFile(t, filepath.Join(home, "store.yaml"), `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: store-oras}
+spec:
+  name: oras
+  parameters:
+    useHttp: true
+    authProvider: {name: static, username: ratify, password: s3cret`+extra+`}
+`)
+	}
+	bound := store(", hosts: [" + reg.Host + "]")
+	if code, out := runRatify(t, ratify, home, "discover", "-c", bound, "-s", reg.Host+"/private/app:v1"); code != 0 {
+		t.Fatalf("the configured registry: exit %d\n%s", code, out)
+	}
+	code, out := runRatify(t, ratify, home, "discover", "-c", bound, "-s", trapHost+"/private/app:v1")
+	if code == 0 {
+		t.Fatalf("the trap registry answered 401 and discover succeeded:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(stolen) > 0 {
+		t.Fatalf("credentials sent to another registry: %q", stolen)
+	}
+
+	code, out = runRatify(t, ratify, home, "discover", "-c", store(""), "-s", reg.Host+"/private/app:v1")
+	if code != 2 || !strings.Contains(out, "authProvider.hosts") {
+		t.Fatalf("a static store without hosts: exit %d, want 2 and a message naming authProvider.hosts\n%s", code, out)
+	}
+}
+
+// TestScopeSpellingCannotPickAnotherTrustPolicy: the registry's own cosign
+// trust policy needs key A; the catch-all `*` trusts key B. An image signed
+// only with key B, named with another spelling of the registry host
+// (upper case), must still meet the registry's trust policy and be denied,
+// not fall through to `*`. Signatures by the real cosign CLI, verified by
+// the built binary against a distribution registry.
+func TestScopeSpellingCannotPickAnotherTrustPolicy(t *testing.T) {
+	cosign := tools.Path(t, "cosign")
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{TLS: true})
+	ratify := buildRatify(t)
+	home := t.TempDir()
+	env := []string{"SSL_CERT_FILE=" + reg.TLS.CAFile, "COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(home, ".sigstore")}
+	for _, k := range []string{"a", "b"} {
+		sh(t, home, env, cosign, "generate-key-pair", "--output-key-prefix", k)
+	}
+	repo := reg.Repo(t, "team-a/app")
+	d := regtest.PushImage(t, repo, "v1")
+	byDigest := reg.Host + "/team-a/app@" + d.Digest.String()
+	sh(t, home, env, cosign, "sign", "--key", "b.key", "--tlog-upload=false", "--yes", byDigest)
+	// A control: an image signed with key A, which the registry's policy trusts.
+	good := regtest.PushImage(t, repo, "v2")
+	sh(t, home, env, cosign, "sign", "--key", "a.key", "--tlog-upload=false", "--yes", reg.Host+"/team-a/app@"+good.Digest.String())
+	port := reg.Host[strings.LastIndex(reg.Host, ":"):]
+	pem := func(k string) string {
+		b, err := os.ReadFile(filepath.Join(home, k+".pub"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, _ := json.Marshal(string(b))
+		return string(q)
+	}
+	cfg := writeFile(t, filepath.Join(home, "resources.yaml"), fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: store-oras}
+spec:
+  name: oras
+  parameters: {cosignEnabled: true, caFile: %q}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: key-a}
+spec: {type: inline, parameters: {contentType: key, value: %s}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: key-b}
+spec: {type: inline, parameters: {contentType: key, value: %s}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-cosign}
+spec:
+  name: cosign
+  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
+  parameters:
+    trustPolicies:
+      - {name: our-registry, scopes: ["localhost%s/team-a/*"], keys: [{provider: key-a}]}
+      - {name: everything-else, scopes: ["*"], keys: [{provider: key-b}]}
+`, reg.TLS.CAFile, pem("a"), pem("b"), port))
+	// The registry's certificate names localhost and 127.0.0.1.
+	for _, spelling := range []string{"localhost" + port, "LOCALHOST" + port, "LocalHost" + port} {
+		image := spelling + "/team-a/app@" + d.Digest.String()
+		code, out := runRatify(t, ratify, home, "verify", "-c", cfg, "-s", image)
+		if code == 0 {
+			t.Errorf("%s, signed only with the catch-all's key, was admitted:\n%s", image, out)
+		}
+		image = spelling + "/team-a/app@" + good.Digest.String()
+		if code, out := runRatify(t, ratify, home, "verify", "-c", cfg, "-s", image); code != 0 {
+			t.Errorf("%s, signed with the registry's key, was denied:\n%s", image, out)
+		}
+	}
 }
