@@ -59,7 +59,11 @@ demo:
 	@test/demo.sh
 
 ## bench: the load generator against ratify serve over mTLS (warm and cold
-## figures, registry requests per verification, peak RSS), then the Go benchmarks
+## figures, registry requests per verification on an OCI 1.1 and a
+## distribution registry, peak RSS), then the Go benchmarks. BASELINE=path
+## measures another ratify binary the same way in the same run, with ratios.
+BASELINE ?=
 bench: build
-	$(GO) run ./test/loadgen -ratify $(BIN)/ratify
+	test/tools/install.sh registry
+	$(GO) run ./test/loadgen -ratify $(BIN)/ratify $(if $(BASELINE),-compare $(BASELINE))
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/...
