@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"crypto/tls"
 	"encoding/json"
 	"io"
@@ -386,6 +387,49 @@ func TestClientCAReload(t *testing.T) {
 	}
 	if healthz(first) == nil {
 		t.Fatal("the replaced client CA is still trusted")
+	}
+}
+
+// TestShutdownFinishesRequestsInFlight: when serving ends (SIGTERM in
+// ratify serve), a request already being answered still gets its answer.
+func TestShutdownFinishesRequestsInFlight(t *testing.T) {
+	f := newFixture(t, server.Options{}, "10s")
+	// The registry is slow: the request is in flight when shutdown begins.
+	f.proxy.Add(regtest.Fault{Delay: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	addr, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", PlainHTTP: true,
+			Ready: func(a string) { addr <- a }})
+	}()
+	url := "http://" + <-addr + server.VerifyPath
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Post(url, "application/json", bytes.NewReader(request(f.signed)))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- answer{resp.StatusCode, b, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	a := <-got
+	if a.err != nil || a.status != http.StatusOK || !strings.Contains(string(a.body), `"isSuccess":true`) {
+		t.Fatalf("request in flight at shutdown: %d %s %v", a.status, a.body, a.err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		t.Fatalf("ListenAndServe: %v", err)
+	}
+	if _, err := http.Post(url, "application/json", bytes.NewReader(request(f.signed))); err == nil {
+		t.Error("still accepting requests after shutdown")
 	}
 }
 
