@@ -3,9 +3,9 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
