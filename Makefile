@@ -46,6 +46,7 @@ fmt:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime $(FUZZTIME) ./builtins/oras
+	$(GO) test -run '^$$' -fuzz FuzzValidHost -fuzztime $(FUZZTIME) ./builtins/oras
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/config
 	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/notation
 	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/cosign
