@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -143,15 +142,7 @@ allow if http.send({"method": "get", "url": "http://169.254.169.254/"}).status_c
 	})
 	check := func(path string) (int, string) {
 		cmd := exec.Command(opa, "check", "--capabilities", file, path)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), out.String()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
+		return exitCode(t, cmd)
 	}
 	if code, out := check(filepath.Join(dir, "good")); code != 0 {
 		t.Errorf("opa check rejects a ratify policy: exit %d\n%s", code, out)
@@ -205,15 +196,7 @@ test_allowed if policy.allow
 	})
 	opa := func(args ...string) (int, string) {
 		cmd := exec.Command(ratify, append([]string{"opa"}, args...)...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), out.String()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
+		return exitCode(t, cmd)
 	}
 	for _, args := range [][]string{
 		{"test", dir},

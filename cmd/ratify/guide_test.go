@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -101,16 +100,7 @@ func TestGuideWithRealCLIs(t *testing.T) {
 	verify := func(cfg, image string) (int, string) {
 		cmd := exec.Command(ratify, "verify", "-s", image, "-c", cfg)
 		cmd.Env = append(os.Environ(), trust...)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return code, out.String()
+		return exitCode(t, cmd)
 	}
 	for _, c := range []struct {
 		name, cfg, image string

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -83,15 +82,7 @@ test_mocked if policy.allow with input as {"reference": "x/y:z"} with oras.refer
 		cmd := exec.Command(ratify, append([]string{"opa"}, args...)...)
 		cmd.Env = append(os.Environ(), env...)
 		cmd.Stdin = strings.NewReader(stdin)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		err := cmd.Run()
-		if ee, ok := err.(*exec.ExitError); ok {
-			return ee.ExitCode(), out.String()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return 0, out.String()
+		return exitCode(t, cmd)
 	}
 	for _, c := range []struct {
 		name  string

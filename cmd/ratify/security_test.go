@@ -327,11 +327,10 @@ func TestServePlainHTTPBindsLoopback(t *testing.T) {
 	t.Fatalf("no listening line in 20s:\n%s", logs)
 }
 
-// runRatify runs the ratify binary and returns its exit code and output.
-func runRatify(t *testing.T, bin, home string, args ...string) (int, string) {
+// exitCode runs cmd and returns its exit status and combined output; a
+// command that cannot start at all ends the test.
+func exitCode(t *testing.T, cmd *exec.Cmd) (int, string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
@@ -341,6 +340,14 @@ func runRatify(t *testing.T, bin, home string, args ...string) (int, string) {
 		t.Fatal(err)
 	}
 	return 0, out.String()
+}
+
+// runRatify runs the ratify binary with HOME (and docker's config) in home.
+func runRatify(t *testing.T, bin, home string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+	return exitCode(t, cmd)
 }
 
 func writeFile(t *testing.T, path, content string) string {
