@@ -131,7 +131,7 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 		return v, nil
 	}
 	e.observeCache(false)
-	ch := e.shared.flight.DoChan(key, func() (any, error) {
+	ch := e.shared.flight.DoChan(key.String(), func() (any, error) {
 		// Its own deadline: the first caller going away must not fail
 		// the others that joined this evaluation.
 		ectx, cancel := context.WithTimeout(oras.WithBudget(context.WithoutCancel(ctx), budget), e.shared.opts.DecisionTimeout)
@@ -161,33 +161,35 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	}
 }
 
-// cacheKey names everything a verdict depends on: the configuration
+// decisionKey names everything a verdict depends on: the configuration
 // revision; the policy scope (the namespace for user policies, which may
 // read it and the reference as written; the Verifiers' scope for compiled
 // ones, which read neither); the repository, host and path; the digest. The
 // same digest in another repository has other signatures and other
-// per-scope keys, so it is another key.
-func (e *Engine) cacheKey(r *Request, d digest.Digest) string {
+// per-scope keys, so it is another key. A struct of strings the request
+// already holds: a cached answer builds no key.
+type decisionKey struct {
+	revision string
+	// user is true for user policies: namespace and tag count.
+	user                 bool
+	scope                string // the namespace, or the compiled policy's scope
+	tag                  string
+	registry, repository string
+	digest               digest.Digest
+}
+
+func (e *Engine) cacheKey(r *Request, d digest.Digest) decisionKey {
 	p := e.policies.forNamespace(r.Namespace)
-	var b strings.Builder
-	b.Grow(len(e.revision) + len(p.scope) + len(r.Namespace) + len(r.ref.Registry) + len(r.ref.Repository) + len(r.ref.Tag) + 96)
-	b.WriteString(e.revision)
-	if p.compiled {
-		b.WriteString("|s:")
-		b.WriteString(p.scope)
-	} else {
-		b.WriteString("|n:")
-		b.WriteString(r.Namespace)
-		b.WriteString("|t:")
-		b.WriteString(r.ref.Tag)
+	k := decisionKey{revision: e.revision, scope: p.scope, registry: r.ref.Registry, repository: r.ref.Repository, digest: d}
+	if !p.compiled {
+		k.user, k.scope, k.tag = true, r.Namespace, r.ref.Tag
 	}
-	b.WriteByte('|')
-	b.WriteString(r.ref.Registry)
-	b.WriteByte('/')
-	b.WriteString(r.ref.Repository)
-	b.WriteByte('@')
-	b.WriteString(d.String())
-	return b.String()
+	return k
+}
+
+// String is the key for the shared evaluation.
+func (k decisionKey) String() string {
+	return fmt.Sprintf("%s|%t|%s|%s|%s/%s@%s", k.revision, k.user, k.scope, k.tag, k.registry, k.repository, k.digest)
 }
 
 // decisionTTL is the life of a cached decision: the configured TTL, never

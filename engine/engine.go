@@ -142,7 +142,7 @@ func (o Options) withDefaults() Options {
 type Shared struct {
 	opts      Options
 	builtins  *builtins.Cache
-	decisions *lru.Cache[string, *Verdict]
+	decisions *lru.Cache[decisionKey, *Verdict]
 	flight    singleflight.Group
 
 	mu       sync.Mutex
@@ -155,7 +155,7 @@ func NewShared(opts Options) *Shared {
 	opts = opts.withDefaults()
 	s := &Shared{opts: opts, builtins: builtins.NewCache(opts.BuiltinCacheEntries, opts.BuiltinCacheTTL)}
 	if opts.DecisionCacheTTL > 0 {
-		s.decisions = lru.New[string, *Verdict](opts.DecisionCacheBytes, opts.DecisionCacheTTL)
+		s.decisions = lru.New[decisionKey, *Verdict](opts.DecisionCacheBytes, opts.DecisionCacheTTL)
 	}
 	return s
 }

@@ -78,6 +78,7 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type figures struct {
 	warmP50, warmP99 time.Duration
 	warmKeys         float64
+	warmCPU          time.Duration // server CPU per warm key
 	coldRate         float64
 	perImage         int64
 	rss              int64
@@ -141,8 +142,8 @@ func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
 	for i, bin := range bins {
 		f := results[i]
 		fmt.Printf("\n%s\n", bin)
-		fmt.Printf("warm: 10-key requests p50 %.2f ms, p99 %.2f ms (one in flight); %.0f keys/s (%d in flight); %d requests each\n",
-			ms(f.warmP50), ms(f.warmP99), f.warmKeys, conc, nWarm)
+		fmt.Printf("warm: 10-key requests p50 %.2f ms, p99 %.2f ms (one in flight); %.0f keys/s (%d in flight), %.1f µs of server CPU per key; %d requests each\n",
+			ms(f.warmP50), ms(f.warmP99), f.warmKeys, conc, float64(f.warmCPU)/float64(time.Microsecond), nWarm)
 		fmt.Printf("cold: %.0f images/s (%d distinct images, 10 keys a request, %d in flight)\n", f.coldRate, nCold, conc)
 		fmt.Printf("registry requests per cold verification of an image with one signature: %d (OCI 1.1 referrers API)", f.perImage)
 		if dist != nil {
@@ -153,8 +154,8 @@ func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
 	}
 	if len(bins) == 2 {
 		a, b := results[0], results[1]
-		fmt.Printf("\n%s / %s: warm p99 %.2fx, warm keys/s %.2fx, cold images/s %.2fx, peak RSS %.2fx\n", bins[0], bins[1],
-			ms(a.warmP99)/ms(b.warmP99), a.warmKeys/b.warmKeys, a.coldRate/b.coldRate, float64(a.rss)/float64(b.rss))
+		fmt.Printf("\n%s / %s: warm p99 %.2fx, warm keys/s %.2fx, warm CPU per key %.2fx, cold images/s %.2fx, peak RSS %.2fx\n", bins[0], bins[1],
+			ms(a.warmP99)/ms(b.warmP99), a.warmKeys/b.warmKeys, float64(a.warmCPU)/float64(b.warmCPU), a.coldRate/b.coldRate, float64(a.rss)/float64(b.rss))
 	}
 	return nil
 }
@@ -200,11 +201,20 @@ func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting
 		return f, err
 	}
 	f.warmP50, f.warmP99 = percentile(lat, 50), percentile(lat, 99)
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return f, err
+	}
 	start = time.Now()
 	if _, err := load(client, url, warmBatches, conc); err != nil {
 		return f, err
 	}
 	f.warmKeys = float64(nWarm*10) / time.Since(start).Seconds()
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return f, err
+	}
+	f.warmCPU = (cpu1 - cpu0) / time.Duration(nWarm*10)
 
 	// RSS: nKeys keys over all nImages images.
 	var all [][]string
@@ -507,6 +517,28 @@ func percentile(ds []time.Duration, p int) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// cpuTime is the CPU the process has used (user and system), from
+// /proc/<pid>/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(fields) < 13 {
+		return 0, errors.New("short /proc stat")
+	}
+	var utime, stime int64
+	if _, err := fmt.Sscan(fields[11], &utime); err != nil {
+		return 0, err
+	}
+	if _, err := fmt.Sscan(fields[12], &stime); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
 
 // peakRSS is the process's high-water resident set (VmHWM).
 func peakRSS(pid int) (int64, error) {
