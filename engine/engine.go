@@ -235,14 +235,21 @@ func (s *Shared) storeFor(ctx context.Context, res *config.Resources, cfgs []ora
 // does not cache referrer lists at all (then nothing derived from them is
 // cached either).
 func subjectTTL(cfgs []oras.Config) time.Duration {
-	ttl := oras.DefaultReferrersTTL
+	var ttl time.Duration
 	for _, c := range cfgs {
+		t := c.ReferrersTTL
 		switch {
-		case c.ReferrersTTL < 0:
+		case t < 0:
 			return 0
-		case c.ReferrersTTL > 0 && c.ReferrersTTL < ttl:
-			ttl = c.ReferrersTTL
+		case t == 0:
+			t = oras.DefaultReferrersTTL
 		}
+		if ttl == 0 || t < ttl {
+			ttl = t
+		}
+	}
+	if ttl == 0 {
+		ttl = oras.DefaultReferrersTTL
 	}
 	return ttl
 }
