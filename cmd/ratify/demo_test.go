@@ -93,6 +93,13 @@ func TestDemoRequests(t *testing.T) {
 			answers[i][it.Key] = it.Value
 		}
 	}
+	// Every printed request is answered, key by key: a loop over an empty
+	// answer would check nothing.
+	for i, want := range []int{1, 1, 1, 3, 1} {
+		if len(answers[i]) != want {
+			t.Fatalf("request %d: %d keys answered, want %d: %v", i, len(answers[i]), want, answers[i])
+		}
+	}
 	success := func(v any) bool { m, _ := v.(map[string]any); return m["isSuccess"] == true }
 	for i, want := range []bool{true, true, false} {
 		for key, v := range answers[i] {

@@ -293,11 +293,11 @@ func TestCertificateReload(t *testing.T) {
 	first := regtest.NewTLSFiles(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr := make(chan string, 1)
+	addr, done := make(chan string, 1), make(chan error, 1)
 	go func() {
-		_ = f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, Ready: func(a string) { addr <- a }})
+		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, Ready: func(a string) { addr <- a }})
 	}()
-	a := <-addr
+	a := listening(t, addr, done)
 	serverCert := func() []byte {
 		conn, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reading the served certificate
 		if err != nil {
@@ -327,6 +327,21 @@ func TestCertificateReload(t *testing.T) {
 	}
 }
 
+// listening waits for the address ListenAndServe reports, failing the test
+// if the server ends or nothing is reported in time, instead of hanging.
+func listening(t *testing.T, addr <-chan string, done <-chan error) string {
+	t.Helper()
+	select {
+	case a := <-addr:
+		return a
+	case err := <-done:
+		t.Fatalf("ListenAndServe ended before listening: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("ListenAndServe did not report an address in 30s")
+	}
+	return ""
+}
+
 // TestClientCAReload: the client CA (Gatekeeper's) is reloaded with the
 // serving certificate, so a rotated Gatekeeper CA is trusted, and the old
 // one no longer is, without a restart.
@@ -349,12 +364,12 @@ func TestClientCAReload(t *testing.T) {
 	copyFile(first.CAFile, caFile)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr := make(chan string, 1)
+	addr, done := make(chan string, 1), make(chan error, 1)
 	go func() {
-		_ = f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, ClientCAFile: caFile,
+		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, ClientCAFile: caFile,
 			Ready: func(a string) { addr <- a }})
 	}()
-	a := <-addr
+	a := listening(t, addr, done)
 	// healthz answers whether a client with the certificate in files is served.
 	healthz := func(files regtest.TLSFiles) error {
 		cert, err := tls.LoadX509KeyPair(files.ClientCertFile, files.ClientKeyFile)
@@ -402,7 +417,7 @@ func TestShutdownFinishesRequestsInFlight(t *testing.T) {
 		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", PlainHTTP: true,
 			Ready: func(a string) { addr <- a }})
 	}()
-	url := "http://" + <-addr + server.VerifyPath
+	url := "http://" + listening(t, addr, done) + server.VerifyPath
 	type answer struct {
 		status int
 		body   []byte
