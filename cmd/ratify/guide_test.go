@@ -4,25 +4,52 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
-// buildRatify builds the ratify binary once per test.
+// built is the ratify binary of this package's tests, built once.
+var built struct {
+	once sync.Once
+	dir  string
+	bin  string
+	err  error
+}
+
+// TestMain removes the binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
+}
+
+// buildRatify returns the ratify binary, built on first use: the tests that
+// run it as a process share one build.
 func buildRatify(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ratify")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "ratify-bin-"); built.err != nil {
+			return
+		}
+		built.bin = filepath.Join(built.dir, "ratify")
+		if out, err := exec.Command("go", "build", "-o", built.bin, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if built.err != nil {
+		t.Fatal(built.err)
 	}
-	return bin
+	return built.bin
 }
 
 // guideResources reads the guide's YAML files from testdata/guide and fills
