@@ -47,7 +47,8 @@ func (r *Request) denied(reasons ...string) Decision {
 // or it carries a namespace prefix, which only the server may strip.
 func (r *Request) Invalid() error {
 	if strings.HasPrefix(r.Image, "[") {
-		return fmt.Errorf("%w %q: an image reference cannot start with '[' (a namespace prefix is honoured only from the multi-tenancy constraint template, with ratify serve --multi-tenancy)", oras.ErrInvalidReference, truncate(r.Image))
+		// %.128q: the image as a pod author wrote it, at most 128 characters of it.
+		return fmt.Errorf("%w %.128q: an image reference cannot start with '[' (a namespace prefix is honoured only from the multi-tenancy constraint template, with ratify serve --multi-tenancy)", oras.ErrInvalidReference, r.Image)
 	}
 	return r.err
 }
@@ -55,20 +56,13 @@ func (r *Request) Invalid() error {
 // refuse decides what needs no registry: a reference that is invalid, a
 // tag where digests are required.
 func (e *Engine) refuse(r *Request) (Decision, bool) {
-	switch {
-	case r.Invalid() != nil:
-		return r.denied(r.Invalid().Error()), true
-	case e.shared.opts.RequireDigest && r.ref.Digest == "":
+	if err := r.Invalid(); err != nil {
+		return r.denied(err.Error()), true
+	}
+	if e.shared.opts.RequireDigest && r.ref.Digest == "" {
 		return r.denied(fmt.Sprintf("%s is not pinned to a digest: this installation admits only images by digest (tags can move after verification; enable mutation or write image@sha256:...)", r.Image)), true
 	}
 	return Decision{}, false
-}
-
-func truncate(s string) string {
-	if len(s) > 128 {
-		return s[:128] + "..."
-	}
-	return s
 }
 
 // Verdict is a decision with its encoding (Options.Encode), shared by every
@@ -196,7 +190,7 @@ func (k decisionKey) String() string {
 // longer than the referrer lists it was made from.
 func (e *Engine) decisionTTL() time.Duration {
 	ttl := e.shared.opts.DecisionCacheTTL
-	if e.subjectTTL <= 0 {
+	if e.subjectTTL < 0 {
 		return -1
 	}
 	return min(ttl, e.subjectTTL)

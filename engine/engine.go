@@ -231,16 +231,16 @@ func (s *Shared) storeFor(ctx context.Context, res *config.Resources, cfgs []ora
 	return st, nil
 }
 
-// subjectTTL is the shortest referrer TTL of cfgs: 0 when one of them
-// does not cache referrer lists at all (then nothing derived from them is
-// cached either).
+// subjectTTL is the shortest referrer TTL of cfgs: negative when one of
+// them does not cache referrer lists at all (then nothing derived from them
+// is cached either), as builtins.Env.SubjectTTL reads it.
 func subjectTTL(cfgs []oras.Config) time.Duration {
 	var ttl time.Duration
 	for _, c := range cfgs {
 		t := c.ReferrersTTL
 		switch {
 		case t < 0:
-			return 0
+			return -1
 		case t == 0:
 			t = oras.DefaultReferrersTTL
 		}
@@ -345,8 +345,5 @@ func (e *Engine) NewEnv(scope string) *builtins.Env {
 	env := builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.shared.builtins)
 	env.Observe = e.shared.opts.ObserveBuiltin
 	env.SubjectTTL = e.subjectTTL
-	if e.subjectTTL == 0 {
-		env.SubjectTTL = -1
-	}
 	return env
 }

@@ -21,7 +21,7 @@ func TestSubjectTTL(t *testing.T) {
 		{[]time.Duration{2 * time.Second}, 2 * time.Second},
 		{[]time.Duration{time.Hour, 0}, oras.DefaultReferrersTTL},
 		{[]time.Duration{time.Hour, 30 * time.Second}, 30 * time.Second},
-		{[]time.Duration{time.Hour, -1}, 0},
+		{[]time.Duration{time.Hour, -1}, -1},
 	} {
 		var cfgs []oras.Config
 		for _, ttl := range c.ttls {

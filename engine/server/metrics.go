@@ -74,6 +74,15 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
+// observeCache counts decision cache lookups, as Ratify's ratify_cache_count.
+func (m *metrics) observeCache(hit bool) {
+	if hit {
+		m.cacheHit.Inc()
+	} else {
+		m.cacheMiss.Inc()
+	}
+}
+
 func (m *metrics) observeBuiltin(name string, d time.Duration, success, cached bool) {
 	m.verifier.WithLabelValues(name, strconv.FormatBool(success), strconv.FormatBool(cached)).Observe(float64(d) / float64(time.Millisecond))
 }

@@ -231,12 +231,3 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	}
 	return srv.Shutdown(shut)
 }
-
-// observeCache counts decision cache lookups, as Ratify's ratify_cache_count.
-func (m *metrics) observeCache(hit bool) {
-	if hit {
-		m.cacheHit.Inc()
-	} else {
-		m.cacheMiss.Inc()
-	}
-}
