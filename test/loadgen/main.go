@@ -163,30 +163,14 @@ func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
 // measure runs one binary against the registry behind reg.
 func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting, refs []string, nImages, nKeys, nCold, nWarm, conc int) (figures, error) {
 	var f figures
-	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
+	client, url, pid, stop, err := serveFor(bin, resources, dir, tlsFiles, conc)
 	if err != nil {
 		return f, err
 	}
 	defer stop()
-	client, err := mtlsClient(tlsFiles, conc)
-	if err != nil {
+	if f.perImage, f.coldRate, err = measureCold(client, url, reg, refs[nImages:], refs[:nCold], conc); err != nil {
 		return f, err
 	}
-	url := "https://" + addr + "/ratify/gatekeeper/v1/verify"
-
-	// Registry requests for one cold verification of one image.
-	before := reg.n.Load()
-	if _, err := verify(client, url, refs[nImages:]); err != nil {
-		return f, err
-	}
-	f.perImage = reg.n.Load() - before
-
-	// Cold: distinct images never seen, 10 keys a request.
-	start := time.Now()
-	if _, err := load(client, url, batches(refs[:nCold], 10), conc); err != nil {
-		return f, err
-	}
-	f.coldRate = float64(nCold) / time.Since(start).Seconds()
 
 	// Warm: the same images again, now decided.
 	warmBatches := make([][]string, nWarm)
@@ -205,7 +189,7 @@ func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting
 	if err != nil {
 		return f, err
 	}
-	start = time.Now()
+	start := time.Now()
 	if _, err := load(client, url, warmBatches, conc); err != nil {
 		return f, err
 	}
@@ -268,30 +252,46 @@ func measureDistribution(ctx context.Context, bins []string, resources, dir stri
 	out := make([]figures, len(bins))
 	for i, bin := range bins {
 		fmt.Printf("measuring %s on the distribution registry ...\n", bin)
-		addr, stop, _, err := startServer(bin, resources, dir, tlsFiles)
+		client, url, _, stop, err := serveFor(bin, resources, dir, tlsFiles, conc)
 		if err != nil {
 			return nil, err
 		}
-		client, err := mtlsClient(tlsFiles, conc)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		url := "https://" + addr + "/ratify/gatekeeper/v1/verify"
-		before := reg.n.Load()
-		_, err = verify(client, url, refs[n:])
-		out[i].perImage = reg.n.Load() - before
-		if err == nil {
-			start := time.Now()
-			_, err = load(client, url, batches(refs[:n], 10), conc)
-			out[i].coldRate = float64(n) / time.Since(start).Seconds()
-		}
+		out[i].perImage, out[i].coldRate, err = measureCold(client, url, reg, refs[n:], refs[:n], conc)
 		stop()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", bin, err)
 		}
 	}
 	return out, nil
+}
+
+// serveFor starts bin's provider and a client for it with conc connections.
+func serveFor(bin, resources, dir string, tlsFiles sample.TLSFiles, conc int) (client *http.Client, url string, pid int, stop func(), err error) {
+	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
+	if err != nil {
+		return nil, "", 0, nil, err
+	}
+	if client, err = mtlsClient(tlsFiles, conc); err != nil {
+		stop()
+		return nil, "", 0, nil, err
+	}
+	return client, "https://" + addr + "/ratify/gatekeeper/v1/verify", pid, stop, nil
+}
+
+// measureCold counts the registry requests of one cold verification (one
+// key, never seen), then the images/s of cold verification of cold, 10
+// keys a request.
+func measureCold(client *http.Client, url string, reg *counting, one, cold []string, conc int) (perImage int64, rate float64, err error) {
+	before := reg.n.Load()
+	if _, err := verify(client, url, one); err != nil {
+		return 0, 0, err
+	}
+	perImage = reg.n.Load() - before
+	start := time.Now()
+	if _, err := load(client, url, batches(cold, 10), conc); err != nil {
+		return perImage, 0, err
+	}
+	return perImage, float64(len(cold)) / time.Since(start).Seconds(), nil
 }
 
 // startDistribution runs the registry binary on a loopback port.
