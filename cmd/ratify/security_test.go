@@ -131,6 +131,80 @@ func (s *served) eventually(t *testing.T, key string, limit time.Duration, want 
 func allowed(it itemValue) bool { return it.Error == "" && it.Value.IsSuccess }
 func denied(it itemValue) bool  { return !allowed(it) }
 
+// cosignCLI is the real cosign CLI signing in a TLS registry, with its
+// key pairs in home.
+type cosignCLI struct {
+	t         *testing.T
+	bin, home string
+	env       []string
+}
+
+func newCosignCLI(t *testing.T, reg *regtest.Registry, home string) *cosignCLI {
+	t.Helper()
+	return &cosignCLI{t: t, bin: tools.Path(t, "cosign"), home: home,
+		env: []string{"SSL_CERT_FILE=" + reg.TLS.CAFile, "COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(home, ".sigstore")}}
+}
+
+// generate makes the key pair <key>.key, <key>.pub.
+func (c *cosignCLI) generate(key string) {
+	c.t.Helper()
+	sh(c.t, c.home, c.env, c.bin, "generate-key-pair", "--output-key-prefix", key)
+}
+
+// sign signs ref with <key>.key, without a transparency log.
+func (c *cosignCLI) sign(key, ref string) {
+	c.t.Helper()
+	sh(c.t, c.home, c.env, c.bin, "sign", "--key", key+".key", "--tlog-upload=false", "--yes", ref)
+}
+
+// publicKey is <key>.pub.
+func (c *cosignCLI) publicKey(key string) string {
+	c.t.Helper()
+	b, err := os.ReadFile(filepath.Join(c.home, key+".pub"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// tlsStoreDoc is an oras Store for a TLS registry whose CA is caFile, with
+// cosign signatures and extra parameters (YAML flow entries).
+func tlsStoreDoc(caFile, extra string) string {
+	params := fmt.Sprintf("cosignEnabled: true, caFile: %q", caFile)
+	if extra != "" {
+		params += ", " + extra
+	}
+	return `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Store
+metadata: {name: store-oras}
+spec:
+  name: oras
+  parameters: {` + params + `}
+`
+}
+
+// keyDoc is an inline KeyManagementProvider holding one public key.
+func keyDoc(name, pem string) string {
+	return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: %s}
+spec: {type: inline, parameters: {contentType: key, value: %q}}
+`, name, pem)
+}
+
+// cosignVerifierDoc is a cosign Verifier with trust policies (a YAML list).
+func cosignVerifierDoc(trustPolicies string) string {
+	return `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-cosign}
+spec:
+  name: cosign
+  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
+  parameters:
+    trustPolicies:
+` + trustPolicies
+}
+
 // TestServeTrustHoles runs the built binary's provider against a real
 // distribution registry (no referrers API: the tag schema and cosign's
 // .sig tag) with signatures made by the real cosign CLI, as an attacker or
@@ -146,15 +220,11 @@ func denied(it itemValue) bool  { return !allowed(it) }
 //   - /readyz says when no client CA is configured;
 //   - SIGTERM shuts the provider down cleanly.
 func TestServeTrustHoles(t *testing.T) {
-	cosign := tools.Path(t, "cosign")
 	reg := regtest.StartDistribution(t, regtest.DistributionOptions{TLS: true})
 	ratify := buildRatify(t)
 	home := t.TempDir()
-	env := []string{"SSL_CERT_FILE=" + reg.TLS.CAFile, "COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(home, ".sigstore")}
-	sh(t, home, env, cosign, "generate-key-pair")
-	signWithCLI := func(ref string) {
-		sh(t, home, env, cosign, "sign", "--key", "cosign.key", "--tlog-upload=false", "--yes", ref)
-	}
+	cosign := newCosignCLI(t, reg, home)
+	cosign.generate("cosign")
 
 	// One image in team-a, signed; the same manifest copied to team-b, unsigned.
 	teamA, teamB := reg.Repo(t, "team-a/app"), reg.Repo(t, "team-b/app")
@@ -164,43 +234,17 @@ func TestServeTrustHoles(t *testing.T) {
 	}
 	signedA := reg.Host + "/team-a/app@" + d.Digest.String()
 	sameInB := reg.Host + "/team-b/app@" + d.Digest.String()
-	signWithCLI(signedA)
+	cosign.sign("cosign", signedA)
 	// An image in team-c, signed only later.
 	teamC := reg.Repo(t, "team-c/app")
 	late := reg.Host + "/team-c/app@" + regtest.PushImage(t, teamC, "v1").Digest.String()
 
-	pub, err := os.ReadFile(filepath.Join(home, "cosign.pub"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const ttl = 2 * time.Second
-	resources := filepath.Join(home, "resources.yaml")
-	yaml := fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: store-oras}
-spec:
-  name: oras
-  parameters: {cosignEnabled: true, caFile: %q, referrersCacheTTL: %s}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: cosign-key}
-spec:
-  type: inline
-  parameters: {contentType: key, value: %q}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: cosign-key}]}]
-`, reg.TLS.CAFile, ttl, string(pub))
-	if err := os.WriteFile(resources, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	resources := writeFile(t, filepath.Join(home, "resources.yaml"), strings.Join([]string{
+		tlsStoreDoc(reg.TLS.CAFile, "referrersCacheTTL: "+ttl.String()),
+		keyDoc("cosign-key", cosign.publicKey("cosign")),
+		cosignVerifierDoc(`      - {name: default, scopes: ["*"], keys: [{provider: cosign-key}]}`),
+	}, "---\n"))
 	// The decision cache is left at its default: what is checked is that no
 	// cache outlives the Store's referrer TTL.
 	srv := serveBinary(t, ratify, home, resources)
@@ -230,7 +274,7 @@ spec:
 		if it := srv.verify(t, late); allowed(it) {
 			t.Fatalf("unsigned image admitted: %s", it)
 		}
-		signWithCLI(late)
+		cosign.sign("cosign", late)
 		// Allow for one TTL of the referrer list and one of anything derived
 		// from it, plus the time to ask.
 		limit := 2*ttl + 3*time.Second
@@ -420,58 +464,27 @@ spec:
 // not fall through to `*`. Signatures by the real cosign CLI, verified by
 // the built binary against a distribution registry.
 func TestScopeSpellingCannotPickAnotherTrustPolicy(t *testing.T) {
-	cosign := tools.Path(t, "cosign")
 	reg := regtest.StartDistribution(t, regtest.DistributionOptions{TLS: true})
 	ratify := buildRatify(t)
 	home := t.TempDir()
-	env := []string{"SSL_CERT_FILE=" + reg.TLS.CAFile, "COSIGN_PASSWORD=", "TUF_ROOT=" + filepath.Join(home, ".sigstore")}
-	for _, k := range []string{"a", "b"} {
-		sh(t, home, env, cosign, "generate-key-pair", "--output-key-prefix", k)
-	}
+	cosign := newCosignCLI(t, reg, home)
+	cosign.generate("a")
+	cosign.generate("b")
 	repo := reg.Repo(t, "team-a/app")
 	d := regtest.PushImage(t, repo, "v1")
-	byDigest := reg.Host + "/team-a/app@" + d.Digest.String()
-	sh(t, home, env, cosign, "sign", "--key", "b.key", "--tlog-upload=false", "--yes", byDigest)
+	cosign.sign("b", reg.Host+"/team-a/app@"+d.Digest.String())
 	// A control: an image signed with key A, which the registry's policy trusts.
 	good := regtest.PushImage(t, repo, "v2")
-	sh(t, home, env, cosign, "sign", "--key", "a.key", "--tlog-upload=false", "--yes", reg.Host+"/team-a/app@"+good.Digest.String())
+	cosign.sign("a", reg.Host+"/team-a/app@"+good.Digest.String())
 	port := reg.Host[strings.LastIndex(reg.Host, ":"):]
-	pem := func(k string) string {
-		b, err := os.ReadFile(filepath.Join(home, k+".pub"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, _ := json.Marshal(string(b))
-		return string(q)
-	}
-	cfg := writeFile(t, filepath.Join(home, "resources.yaml"), fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: store-oras}
-spec:
-  name: oras
-  parameters: {cosignEnabled: true, caFile: %q}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: key-a}
-spec: {type: inline, parameters: {contentType: key, value: %s}}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: key-b}
-spec: {type: inline, parameters: {contentType: key, value: %s}}
----
-apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies:
-      - {name: our-registry, scopes: ["localhost%s/team-a/*"], keys: [{provider: key-a}]}
+	cfg := writeFile(t, filepath.Join(home, "resources.yaml"), strings.Join([]string{
+		tlsStoreDoc(reg.TLS.CAFile, ""),
+		keyDoc("key-a", cosign.publicKey("a")),
+		keyDoc("key-b", cosign.publicKey("b")),
+		cosignVerifierDoc(`      - {name: our-registry, scopes: ["localhost` + port + `/team-a/*"], keys: [{provider: key-a}]}
       - {name: everything-else, scopes: ["*"], keys: [{provider: key-b}]}
-`, reg.TLS.CAFile, pem("a"), pem("b"), port))
+`),
+	}, "---\n"))
 	// The registry's certificate names localhost and 127.0.0.1.
 	for _, spelling := range []string{"localhost" + port, "LOCALHOST" + port, "LocalHost" + port} {
 		image := spelling + "/team-a/app@" + d.Digest.String()
