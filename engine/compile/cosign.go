@@ -174,7 +174,8 @@ func indexOf(tps []cosignTrustPolicy, tp *cosignTrustPolicy) int {
 	return -1
 }
 
-// checkScopes enforces Ratify's rules: one `*` at most, and no scope of one
+// checkScopes enforces Ratify's rules on scopes already normalised (and so
+// validated) by oras.NormalizeScope: one `*` at most, and no scope of one
 // policy may overlap a scope of any policy (so the choice is never ambiguous).
 func checkScopes(tps []cosignTrustPolicy) error {
 	type owned struct{ scope, policy string }
@@ -188,9 +189,6 @@ func checkScopes(tps []cosignTrustPolicy) error {
 			if s == "*" {
 				wild++
 				continue
-			}
-			if strings.Count(s, "*") > 1 || (strings.Contains(s, "*") && !strings.HasSuffix(s, "*")) {
-				return fmt.Errorf("trust policy %q: scope %q: a wildcard may only end a scope", tp.Name, s)
 			}
 			all = append(all, owned{s, tp.Name})
 		}
