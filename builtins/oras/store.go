@@ -122,12 +122,6 @@ type configured struct {
 	prefix string
 }
 
-// expiring is a cache entry that lives for its store's ReferrersTTL.
-type expiring[V any] struct {
-	value   V
-	expires time.Time
-}
-
 // Store routes each reference to the first configured store whose scopes
 // match, and caches what can be cached.
 type Store struct {
@@ -137,8 +131,8 @@ type Store struct {
 	// entry for its store's ReferrersTTL: a digest names immutable content
 	// (only its deletion is not), and a tag that moves is seen moved within
 	// the TTL, as Ratify's subject cache does. Both are bounded by bytes.
-	referrers *lru.Cache[string, expiring[[]ocispec.Descriptor]]
-	resolved  *lru.Cache[string, expiring[ocispec.Descriptor]]
+	referrers *lru.Cache[string, []ocispec.Descriptor]
+	resolved  *lru.Cache[string, ocispec.Descriptor]
 	log       *slog.Logger
 }
 
@@ -160,8 +154,10 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 	if refBytes == 0 {
 		refBytes = DefaultReferrersCacheBytes
 	}
-	s.referrers = lru.New[string, expiring[[]ocispec.Descriptor]](refBytes, 0)
-	s.resolved = lru.New[string, expiring[ocispec.Descriptor]](resolvedCacheBytes, 0)
+	// Entries are added with their store's ReferrersTTL (lru.AddTTL; a
+	// negative TTL, caching disabled, stores nothing).
+	s.referrers = lru.New[string, []ocispec.Descriptor](refBytes, 0)
+	s.resolved = lru.New[string, ocispec.Descriptor](resolvedCacheBytes, 0)
 
 	var scoped, unscoped []*configured
 	for i, cfg := range cfgs {
@@ -293,11 +289,7 @@ func (s *Store) cachedResolution(c *configured, ref Reference) (ocispec.Descript
 	if c.cfg.ReferrersTTL <= 0 {
 		return ocispec.Descriptor{}, false
 	}
-	e, ok := s.resolved.Get(c.prefix + ref.String())
-	if !ok || time.Now().After(e.expires) {
-		return ocispec.Descriptor{}, false
-	}
-	return e.value, true
+	return s.resolved.Get(c.prefix + ref.String())
 }
 
 func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descriptor) {
@@ -305,7 +297,7 @@ func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descr
 		return
 	}
 	key := c.prefix + ref.String()
-	s.resolved.Add(key, expiring[ocispec.Descriptor]{desc, time.Now().Add(c.cfg.ReferrersTTL)}, int64(len(key))+descriptorBytes(desc))
+	s.resolved.AddTTL(key, desc, int64(len(key))+descriptorBytes(desc), c.cfg.ReferrersTTL)
 }
 
 // descriptorBytes estimates the memory a descriptor holds.
@@ -352,21 +344,16 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 		return nil, err
 	}
 	key := c.prefix + ref.Name() + "@" + ref.Digest.String()
-	var list []ocispec.Descriptor
-	if e, ok := s.referrers.Get(key); ok && c.cfg.ReferrersTTL > 0 && time.Now().Before(e.expires) {
-		list = e.value
-	} else {
-		list, err = s.listReferrers(ctx, c, ref)
-		if err != nil {
+	list, ok := s.referrers.Get(key)
+	if !ok {
+		if list, err = s.listReferrers(ctx, c, ref); err != nil {
 			return nil, err
 		}
-		if c.cfg.ReferrersTTL > 0 {
-			cost := int64(len(key)) + 24
-			for _, d := range list {
-				cost += descriptorBytes(d)
-			}
-			s.referrers.Add(key, expiring[[]ocispec.Descriptor]{list, time.Now().Add(c.cfg.ReferrersTTL)}, cost)
+		cost := int64(len(key)) + 24
+		for _, d := range list {
+			cost += descriptorBytes(d)
 		}
+		s.referrers.AddTTL(key, list, cost, c.cfg.ReferrersTTL)
 	}
 	if artifactType == "" {
 		return list, nil
