@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -118,8 +117,15 @@ type configured struct {
 	// scopes are cfg.Scopes normalised (NormalizeScope).
 	scopes  []string
 	backend backend
-	// prefix keys this store's entries in the shared caches.
-	prefix string
+	// index keys this store's entries in the shared caches.
+	index int
+}
+
+// cacheKey names a reference in the caches the stores share: which store
+// (its index) and the reference (no string is built to combine them).
+type cacheKey struct {
+	store int
+	ref   string
 }
 
 // Store routes each reference to the first configured store whose scopes
@@ -131,8 +137,8 @@ type Store struct {
 	// entry for its store's ReferrersTTL: a digest names immutable content
 	// (only its deletion is not), and a tag that moves is seen moved within
 	// the TTL, as Ratify's subject cache does. Both are bounded by bytes.
-	referrers *lru.Cache[string, []ocispec.Descriptor]
-	resolved  *lru.Cache[string, ocispec.Descriptor]
+	referrers *lru.Cache[cacheKey, []ocispec.Descriptor]
+	resolved  *lru.Cache[cacheKey, ocispec.Descriptor]
 	log       *slog.Logger
 }
 
@@ -156,8 +162,8 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 	}
 	// Entries are added with their store's ReferrersTTL (lru.AddTTL; a
 	// negative TTL, caching disabled, stores nothing).
-	s.referrers = lru.New[string, []ocispec.Descriptor](refBytes, 0)
-	s.resolved = lru.New[string, ocispec.Descriptor](resolvedCacheBytes, 0)
+	s.referrers = lru.New[cacheKey, []ocispec.Descriptor](refBytes, 0)
+	s.resolved = lru.New[cacheKey, ocispec.Descriptor](resolvedCacheBytes, 0)
 
 	var scoped, unscoped []*configured
 	for i, cfg := range cfgs {
@@ -185,7 +191,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store %q: %w", cfg.Name, err)
 		}
-		c := &configured{cfg: cfg, scopes: scopes, backend: b, prefix: strconv.Itoa(i) + "\x00"}
+		c := &configured{cfg: cfg, scopes: scopes, backend: b, index: i}
 		if len(scopes) > 0 {
 			scoped = append(scoped, c)
 		} else {
@@ -289,15 +295,15 @@ func (s *Store) cachedResolution(c *configured, ref Reference) (ocispec.Descript
 	if c.cfg.ReferrersTTL <= 0 {
 		return ocispec.Descriptor{}, false
 	}
-	return s.resolved.Get(c.prefix + ref.String())
+	return s.resolved.Get(cacheKey{c.index, ref.String()})
 }
 
 func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descriptor) {
 	if c.cfg.ReferrersTTL <= 0 {
 		return
 	}
-	key := c.prefix + ref.String()
-	s.resolved.AddTTL(key, desc, int64(len(key))+descriptorBytes(desc), c.cfg.ReferrersTTL)
+	key := cacheKey{c.index, ref.String()}
+	s.resolved.AddTTL(key, desc, int64(len(key.ref)+8)+descriptorBytes(desc), c.cfg.ReferrersTTL)
 }
 
 // descriptorBytes estimates the memory a descriptor holds.
@@ -343,13 +349,13 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if err != nil {
 		return nil, err
 	}
-	key := c.prefix + ref.Name() + "@" + ref.Digest.String()
+	key := cacheKey{c.index, ref.Name() + "@" + ref.Digest.String()}
 	list, ok := s.referrers.Get(key)
 	if !ok {
 		if list, err = s.listReferrers(ctx, c, ref); err != nil {
 			return nil, err
 		}
-		cost := int64(len(key)) + 24
+		cost := int64(len(key.ref)) + 32
 		for _, d := range list {
 			cost += descriptorBytes(d)
 		}
