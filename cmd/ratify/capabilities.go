@@ -76,8 +76,8 @@ func newPolicyBuiltinsCmd(a *app) *cobra.Command {
 		Short: "Print the reference of the verification builtins",
 		Long: `builtins prints the reference of the functions policies call (names,
 arguments, results), generated from the declarations ratify registers in Rego
-and CEL, so it cannot drift from what the engine accepts. The README's
-reference is this output.`,
+and CEL, so it cannot drift from what the engine accepts. The reference in
+docs/builtins.md is this output.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			switch output {

@@ -13,22 +13,27 @@ import (
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
-// A step of the README's walkthrough: a ```sh block, what the comment
-// before it asks of the test, and the ```text block after it, if any.
+// A step of the policy-authoring walkthrough: a ```sh block, what the
+// comment before it asks of the test, and the ```text block after it, if any.
 type walkStep struct {
 	marker string
 	script string
 	expect []string
 }
 
-// walkthroughSteps reads the "Walkthrough" section of the README.
+// walkthroughDoc is the page whose "## Walkthrough" section the test runs.
+const walkthroughDoc = "../../docs/policy-authoring.md"
+
+// walkthroughSteps reads the "Walkthrough" section of walkthroughDoc: it ends
+// at the next heading of its level or above, outside code blocks (a shell
+// comment in a block is not a heading).
 //
 // Markers: "<!-- walkthrough: ...starts... -->" before the block that starts
 // a registry (the test starts one instead), "...stops..." before the block
 // that stops it, and "exit N" before a block that must exit with N.
 func walkthroughSteps(t *testing.T) []walkStep {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	b, err := os.ReadFile(walkthroughDoc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,10 +43,10 @@ func walkthroughSteps(t *testing.T) []walkStep {
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case strings.HasPrefix(line, "### Walkthrough"):
+		case lang == "" && strings.HasPrefix(line, "## Walkthrough"):
 			in = true
 			continue
-		case in && strings.HasPrefix(line, "### "), in && strings.HasPrefix(line, "## "):
+		case in && lang == "" && (strings.HasPrefix(line, "## ") || strings.HasPrefix(line, "# ")):
 			in = false
 		}
 		if !in {
@@ -65,14 +70,15 @@ func walkthroughSteps(t *testing.T) []walkStep {
 		}
 	}
 	if len(steps) < 5 {
-		t.Fatalf("the README's walkthrough has %d shell steps", len(steps))
+		t.Fatalf("the walkthrough in %s has %d shell steps", walkthroughDoc, len(steps))
 	}
 	return steps
 }
 
-// TestReadmeWalkthrough does what the README's policy-authoring walkthrough
-// says, as a new user would: the shell blocks run in order, in a fresh
-// directory, with the real notation CLI, crane and the ratify binary; the
+// TestReadmeWalkthrough does what the policy-authoring walkthrough (the
+// README's tour points to it) says, as a new user would: the shell blocks run
+// in order, in a fresh directory, with the real notation CLI, crane and the
+// ratify binary; the
 // registry is a distribution registry (the image the walkthrough runs with
 // docker), stopped where the walkthrough stops it. Each ```text block lists
 // lines the step's output must contain ("…" ends a prefix).
