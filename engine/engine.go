@@ -233,7 +233,7 @@ func (s *Shared) storeFor(ctx context.Context, res *config.Resources, cfgs []ora
 
 // subjectTTL is the shortest referrer TTL of cfgs: negative when one of
 // them does not cache referrer lists at all (then nothing derived from them
-// is cached either), as builtins.Env.SubjectTTL reads it.
+// is cached either), as builtins.Config.SubjectTTL reads it.
 func subjectTTL(cfgs []oras.Config) time.Duration {
 	var ttl time.Duration
 	for _, c := range cfgs {
@@ -304,13 +304,13 @@ func (e *Engine) evaluate(ctx context.Context, req *Request, desc ocispec.Descri
 
 	p := e.policies.forNamespace(req.Namespace)
 	d.Policy = p.name
-	env := e.NewEnv(p.scope)
-	env.Pin(d.Reference, desc)
+	sess := e.NewSession(p.scope)
+	sess.Pin(d.Reference, desc)
 	input := map[string]any{"subject": req.Image, "reference": d.Reference, "digest": d.Digest, "namespace": req.Namespace}
-	allow, reasons, err := p.eval(ctx, env, input)
-	d.Reports = env.Reports()
-	d.Calls = env.Calls()
-	d.Transient = env.Transient()
+	allow, reasons, err := p.eval(ctx, sess, input)
+	d.Reports = sess.Reports()
+	d.Calls = sess.Calls()
+	d.Transient = sess.Transient()
 	if err != nil {
 		d.Reasons = append(d.Reasons, fmt.Sprintf("policy %s: %v", p.name, err))
 		d.Transient = d.Transient || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
@@ -338,12 +338,21 @@ func newTraceID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// NewEnv returns a builtin environment on the engine's configuration, for
-// tools that run policies themselves (`ratify policy test`, `ratify opa`).
-// scope is the namespace whose key management providers are visible.
-func (e *Engine) NewEnv(scope string) *builtins.Env {
-	env := builtins.NewEnv(e.store, e.kmp, scope, e.revision, e.shared.builtins)
-	env.Observe = e.shared.opts.ObserveBuiltin
-	env.SubjectTTL = e.subjectTTL
-	return env
+// NewSession returns a builtin session on the engine's configuration, for
+// one evaluation; tools that run policies themselves (`ratify policy
+// test`, `ratify opa`) use it too. scope is the namespace whose key
+// management providers are visible.
+func (e *Engine) NewSession(scope string) *builtins.Session {
+	cfg := builtins.Config{
+		Scope: scope, Revision: e.revision, Cache: e.shared.builtins,
+		Observe: e.shared.opts.ObserveBuiltin, SubjectTTL: e.subjectTTL,
+	}
+	// A nil *Store or *Registry must be a nil interface: "not configured".
+	if e.store != nil {
+		cfg.Content = e.store
+	}
+	if e.kmp != nil {
+		cfg.Providers = e.kmp
+	}
+	return builtins.NewSession(cfg)
 }

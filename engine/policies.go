@@ -30,12 +30,12 @@ type policy struct {
 	verify *opa.Policy
 }
 
-func (p *policy) eval(ctx context.Context, env *builtins.Env, input map[string]any) (bool, []string, error) {
+func (p *policy) eval(ctx context.Context, sess *builtins.Session, input map[string]any) (bool, []string, error) {
 	switch {
 	case p.cel != nil:
-		return p.cel.Eval(ctx, env, input)
+		return p.cel.Eval(ctx, sess, input)
 	case p.verify != nil:
-		v, err := p.verify.Rule(ctx, env, "verifier_reports", input)
+		v, err := p.verify.Rule(ctx, sess, "verifier_reports", input)
 		if err != nil {
 			return false, nil, err
 		}
@@ -47,9 +47,9 @@ func (p *policy) eval(ctx context.Context, env *builtins.Env, input map[string]a
 		for k, v := range input {
 			legacy[k] = v
 		}
-		return p.rego.Eval(ctx, env, legacy)
+		return p.rego.Eval(ctx, sess, legacy)
 	default:
-		return p.rego.Eval(ctx, env, input)
+		return p.rego.Eval(ctx, sess, input)
 	}
 }
 

@@ -45,10 +45,17 @@ const (
 	errNoKeyVerifies = "no key verifies the signature"
 )
 
+// Source is what cosign verification reads of a registry: the signature
+// manifests attached to a subject, and their layers.
+type Source interface {
+	oras.ReferrerLister
+	oras.Fetcher
+}
+
 // Verify verifies the cosign signatures of subject (a reference pinned to a
 // digest). It never panics and never fails with a Go error: every failure is
 // a report with IsSuccess false.
-func Verify(ctx context.Context, store *oras.Store, subject oras.Reference, opts map[string]any) (rep report.Report) {
+func Verify(ctx context.Context, store Source, subject oras.Reference, opts map[string]any) (rep report.Report) {
 	subj := subject.String()
 	defer func() {
 		if r := recover(); r != nil {
@@ -120,7 +127,7 @@ func signatureManifests(descs []ocispec.Descriptor) []ocispec.Descriptor {
 
 // verification collects the per-signature results of one Verify call.
 type verification struct {
-	store     *oras.Store
+	store     Source
 	subject   oras.Reference
 	hash      v1.Hash
 	opts      *Options

@@ -85,13 +85,13 @@ func newVerifier(o Options) (notationgo.Verifier, error) {
 // Verify verifies the Notary Project signatures of subject (a reference
 // pinned to a digest; a tag is resolved first). It never panics and never
 // returns an error: every failure is a report with IsSuccess false.
-func Verify(ctx context.Context, store *oras.Store, subject oras.Reference, opts map[string]any) report.Report {
+func Verify(ctx context.Context, store oras.Content, subject oras.Reference, opts map[string]any) report.Report {
 	return VerifyResolved(ctx, store, subject, ocispec.Descriptor{}, opts)
 }
 
 // VerifyResolved is Verify for a subject already resolved to desc (zero:
 // resolve it here), so the engine's one resolution serves the verifier.
-func VerifyResolved(ctx context.Context, store *oras.Store, subject oras.Reference, desc ocispec.Descriptor, opts map[string]any) (rep report.Report) {
+func VerifyResolved(ctx context.Context, store oras.Content, subject oras.Reference, desc ocispec.Descriptor, opts map[string]any) (rep report.Report) {
 	defer func() {
 		if r := recover(); r != nil {
 			rep = report.Failure(VerifierName, subject.String(), fmt.Sprintf("notation.verify failed unexpectedly: %v", r))
@@ -100,7 +100,7 @@ func VerifyResolved(ctx context.Context, store *oras.Store, subject oras.Referen
 	return verify(ctx, store, subject, desc, opts)
 }
 
-func verify(ctx context.Context, store *oras.Store, subject oras.Reference, subjectDesc ocispec.Descriptor, opts map[string]any) report.Report {
+func verify(ctx context.Context, store oras.Content, subject oras.Reference, subjectDesc ocispec.Descriptor, opts map[string]any) report.Report {
 	rep := report.Failure(VerifierName, subject.String(), "")
 	o, err := ParseOptions(opts)
 	rep.Warnings = o.Warnings
@@ -183,7 +183,7 @@ func storeFailure(rep report.Report, what string, err error) report.Report {
 
 // checker verifies the signatures of one subject.
 type checker struct {
-	store       *oras.Store
+	store       oras.Content
 	verifier    notationgo.Verifier
 	subject     oras.Reference
 	subjectDesc ocispec.Descriptor

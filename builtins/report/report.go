@@ -7,8 +7,6 @@
 // builtins produce one shape.
 package report
 
-import "encoding/json"
-
 // Report is the outcome of one verification builtin call.
 type Report struct {
 	// Verifier names the builtin: "notation", "cosign", or for a failure
@@ -48,15 +46,4 @@ type Signature struct {
 // Failure is a report of a builtin that could not run at all.
 func Failure(verifier, subject, message string) Report {
 	return Report{Verifier: verifier, Subject: subject, Message: message, Signatures: []Signature{}}
-}
-
-// Value converts r to the JSON-like value (map[string]any) policies see.
-func (r Report) Value() map[string]any {
-	if r.Signatures == nil {
-		r.Signatures = []Signature{}
-	}
-	b, _ := json.Marshal(r)
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	return m
 }

@@ -79,7 +79,7 @@ func runOPA(cmd *cobra.Command, a *app, args []string) error {
 		if err != nil {
 			return err
 		}
-		bindEnv(eng.NewEnv(ns))
+		bindSession(eng.NewSession(ns))
 	}
 
 	rest, cleanup, err := withCapabilities(rest)
@@ -185,8 +185,8 @@ func splitOPAArgs(args []string) (cfg, ns string, rest []string, err error) {
 	return cfg, ns, nil, nil
 }
 
-// bindEnv makes ratify's builtins use env in every evaluation whose context
-// carries no Env.
+// bindSession makes ratify's builtins use sess in every evaluation whose context
+// carries no Session.
 //
 // Why not the context, as everywhere else: OPA's commands build their own
 // context (context.Background() in cmd/eval.go and cmd/test.go of OPA
@@ -194,13 +194,13 @@ func splitOPAArgs(args []string) (cfg, ns string, rest []string, err error) {
 // no other field a command line can fill with a Go value. The one hook OPA
 // offers is builtin registration, which is process-wide already: each
 // builtin's implementation is re-registered here, wrapping the one
-// engine/opa registered, so that it falls back to env. No other state is
-// kept. An Env that the context carries (the engine's, `ratify policy
+// engine/opa registered, so that it falls back to sess. No other state is
+// kept. A Session that the context carries (the engine's, `ratify policy
 // test`'s) still wins. Only `ratify opa` does this, in a process that runs
-// one OPA command and exits, so the Env lives exactly as long as that
+// one OPA command and exits, so the Session lives exactly as long as that
 // command: one evaluation environment for the whole command, memoizing
 // builtin calls across its queries and tests.
-func bindEnv(env *builtins.Env) {
+func bindSession(sess *builtins.Session) {
 	for _, f := range builtins.Table {
 		impl := topdown.GetBuiltin(f.Name)
 		if impl == nil {
@@ -210,8 +210,8 @@ func bindEnv(env *builtins.Env) {
 			if bctx.Context == nil {
 				bctx.Context = context.Background()
 			}
-			if _, ok := builtins.EnvFrom(bctx.Context); !ok {
-				bctx.Context = builtins.WithEnv(bctx.Context, env)
+			if _, ok := builtins.SessionFrom(bctx.Context); !ok {
+				bctx.Context = builtins.WithSession(bctx.Context, sess)
 			}
 			return impl(bctx, terms, iter)
 		})

@@ -95,7 +95,7 @@ func (o *policyTestOpts) runTests(cmd *cobra.Command, a *app, paths []string) er
 	if cfg == "" {
 		cfg = os.Getenv(configEnv)
 	}
-	var env *builtins.Env
+	var sess *builtins.Session
 	if cfg != "" {
 		eng, err := loadEngine(cmd, a, cfg)
 		if err != nil {
@@ -103,8 +103,8 @@ func (o *policyTestOpts) runTests(cmd *cobra.Command, a *app, paths []string) er
 		}
 		// One environment for the run: builtin calls with the same
 		// arguments are made once, whichever test makes them.
-		env = eng.NewEnv(o.namespace)
-		ctx = builtins.WithEnv(ctx, env)
+		sess = eng.NewSession(o.namespace)
+		ctx = builtins.WithSession(ctx, sess)
 	}
 
 	regoResults, err := o.startRego(ctx, paths)
@@ -153,8 +153,8 @@ func (o *policyTestOpts) runTests(cmd *cobra.Command, a *app, paths []string) er
 	if failed {
 		switch {
 		case o.format != "pretty":
-		case env != nil:
-			printBuiltinErrors(a, env)
+		case sess != nil:
+			printBuiltinErrors(a, sess)
 		default:
 			fmt.Fprintln(a.stderr, "no resources given (-c or $"+configEnv+"): builtins that were not mocked could not run, and were undefined")
 		}
@@ -227,10 +227,10 @@ func (o *policyTestOpts) filterTrace(trace []*topdown.Event) []*topdown.Event {
 // printBuiltinErrors says which builtin calls failed during a run with
 // failures: in Rego such a call is undefined, so a test fails without
 // saying why (a misspelt provider, an image missing from the fixtures).
-func printBuiltinErrors(a *app, env *builtins.Env) {
+func printBuiltinErrors(a *app, sess *builtins.Session) {
 	seen := map[string]bool{}
 	var lines []string
-	for _, c := range env.Calls() {
+	for _, c := range sess.Calls() {
 		if c.Error == "" || seen[c.Error] {
 			continue
 		}

@@ -18,7 +18,7 @@ func BenchmarkEval(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	env := builtins.NewEnv(nil, nil, "", "rev", nil)
+	env := builtins.NewSession(builtins.Config{Revision: "rev"})
 	input := map[string]any{"subject": "s", "reference": "localhost:5000/app@sha256:00", "digest": "sha256:00", "namespace": ""}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -34,7 +34,7 @@ func BenchmarkCostLimit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := builtins.NewEnv(nil, nil, "", "rev", nil)
+	env := builtins.NewSession(builtins.Config{Revision: "rev"})
 	for b.Loop() {
 		if _, _, err := p.Eval(context.Background(), env, map[string]any{"subject": "s", "reference": "r", "digest": "d", "namespace": ""}); err == nil {
 			b.Fatal("no cost limit")

@@ -25,7 +25,7 @@ type library struct{ family string }
 func (l *library) LibraryName() string { return "ratify." + l.family }
 
 // CompileOptions declares the family's functions with late bindings: a
-// policy's programs bind them to one evaluation's builtins.Env (see
+// policy's programs bind them to one evaluation's builtins.Session (see
 // bindings), so the functions see that evaluation's configuration, memo
 // and reports.
 func (l *library) CompileOptions() []cel.EnvOption {
@@ -76,8 +76,8 @@ func celType(t builtins.Type) *cel.Type {
 // evaluation is what a program instance's bindings call into; it is set
 // for the duration of one evaluation.
 type evaluation struct {
-	ctx context.Context
-	env *builtins.Env
+	ctx  context.Context
+	sess *builtins.Session
 }
 
 // bindings implements every builtin for programs whose evaluations run
@@ -92,8 +92,8 @@ func bindings(e *evaluation) []*functions.Overload {
 
 func binding(f *builtins.Func, e *evaluation) functions.FunctionOp {
 	return func(vals ...ref.Val) ref.Val {
-		ctx, env := e.ctx, e.env
-		if env == nil {
+		ctx, sess := e.ctx, e.sess
+		if sess == nil {
 			return types.NewErr("%s: no ratify configuration", f.Name)
 		}
 		args := make([]any, len(vals))
@@ -104,7 +104,7 @@ func binding(f *builtins.Func, e *evaluation) functions.FunctionOp {
 			}
 			args[i] = native
 		}
-		val, err := env.CallAs(ctx, f.Name, args, "cel", toVal)
+		val, err := sess.CallAs(ctx, f.Name, args, "cel", toVal)
 		if err != nil {
 			return types.NewErr("%s: %v", f.Name, err)
 		}

@@ -42,7 +42,7 @@ func evalWithin(t *testing.T, p *Policy, ctx context.Context, limit time.Duratio
 	}
 	done := make(chan result, 1)
 	go func() {
-		allow, reasons, err := p.Eval(ctx, builtins.NewEnv(nil, nil, "", "rev", nil), map[string]any{"subject": "s", "reference": "r", "digest": "d", "namespace": ""})
+		allow, reasons, err := p.Eval(ctx, builtins.NewSession(builtins.Config{Revision: "rev"}), map[string]any{"subject": "s", "reference": "r", "digest": "d", "namespace": ""})
 		done <- result{allow, reasons, err}
 	}()
 	select {
@@ -147,7 +147,7 @@ func TestEvalCostLimitAllocations(t *testing.T) {
 		{Expression: nested(2)},
 	}
 	allocs := func(p *Policy) float64 {
-		env := builtins.NewEnv(nil, nil, "", "rev", nil)
+		env := builtins.NewSession(builtins.Config{Revision: "rev"})
 		input := map[string]any{"subject": "s", "reference": "localhost:5000/app@sha256:00", "digest": "sha256:00", "namespace": ""}
 		return testing.AllocsPerRun(50, func() {
 			if allow, reasons, err := p.Eval(context.Background(), env, input); !allow || err != nil {

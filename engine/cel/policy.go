@@ -185,10 +185,10 @@ func (noEstimates) EstimateCallCost(string, string, *checker.AstNode, []checker.
 // whole evaluation, which then stops: the context's end (the error wraps
 // ctx.Err(), context.DeadlineExceeded or context.Canceled) and a validation
 // over its cost limit (the error wraps ErrCostLimit).
-func (p *Policy) Eval(ctx context.Context, env *builtins.Env, input map[string]any) (allow bool, reasons []string, err error) {
+func (p *Policy) Eval(ctx context.Context, sess *builtins.Session, input map[string]any) (allow bool, reasons []string, err error) {
 	allow = true
 	for i, pr := range p.programs {
-		res, evalErr := pr.eval(ctx, env, input)
+		res, evalErr := pr.eval(ctx, sess, input)
 		msg := pr.Message
 		if msg == "" {
 			msg = "validation failed: " + pr.Expression
@@ -215,14 +215,14 @@ func (p *Policy) Eval(ctx context.Context, env *builtins.Env, input map[string]a
 	return allow, reasons, nil
 }
 
-func (p *program) eval(ctx context.Context, env *builtins.Env, input map[string]any) (ref.Val, error) {
+func (p *program) eval(ctx context.Context, sess *builtins.Session, input map[string]any) (ref.Val, error) {
 	in, err := p.get()
 	if err != nil {
 		return nil, err
 	}
-	in.ev.ctx, in.ev.env = ctx, env
+	in.ev.ctx, in.ev.sess = ctx, sess
 	defer func() {
-		in.ev.ctx, in.ev.env = nil, nil
+		in.ev.ctx, in.ev.sess = nil, nil
 		p.instances.Put(in)
 	}()
 	// ContextEval stops the evaluation soon after ctx ends (every

@@ -57,12 +57,12 @@ func opaType(t builtins.Type) types.Type {
 }
 
 // impl adapts f to OPA: arguments to JSON-like Go values, the call through
-// the evaluation's Env, the result back to a term. An error makes the call
+// the evaluation's Session, the result back to a term. An error makes the call
 // undefined (OPA's non-strict builtin errors), so the policy's rule fails
-// closed; Env records the error as a failed report that the decision shows.
+// closed; the session records the error as a failed report that the decision shows.
 func impl(f *builtins.Func) rego.BuiltinDyn {
 	return func(bctx rego.BuiltinContext, terms []*ast.Term) (*ast.Term, error) {
-		env, ok := builtins.EnvFrom(bctx.Context)
+		sess, ok := builtins.SessionFrom(bctx.Context)
 		if !ok {
 			return nil, fmt.Errorf("%s: no ratify configuration (run the policy with ratify, or `ratify opa` with -c)", f.Name)
 		}
@@ -78,7 +78,7 @@ func impl(f *builtins.Func) rego.BuiltinDyn {
 			}
 			args[i] = v
 		}
-		val, err := env.CallAs(bctx.Context, f.Name, args, "opa", toTerm)
+		val, err := sess.CallAs(bctx.Context, f.Name, args, "opa", toTerm)
 		if err != nil {
 			return nil, err
 		}

@@ -101,7 +101,7 @@ allow if {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allow, reasons, err := p.Eval(context.Background(), builtins.NewEnv(nil, nil, "", "rev", nil), map[string]any{"reference": "x"})
+	allow, reasons, err := p.Eval(context.Background(), builtins.NewSession(builtins.Config{Revision: "rev"}), map[string]any{"reference": "x"})
 	if err != nil || !allow {
 		t.Fatalf("allow %v, reasons %v, err %v", allow, reasons, err)
 	}
@@ -172,7 +172,7 @@ allow if json.verify_schema({"$ref": ` + url + `})[0]`},
 			if err == nil {
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				allow, _, evalErr := p.Eval(ctx, builtins.NewEnv(nil, nil, "", "rev", nil), map[string]any{"reference": "x"})
+				allow, _, evalErr := p.Eval(ctx, builtins.NewSession(builtins.Config{Revision: "rev"}), map[string]any{"reference": "x"})
 				t.Errorf("compiled; evaluated to allow=%v, err=%v", allow, evalErr)
 			} else if !strings.Contains(err.Error(), "not available to ratify policies") && !strings.Contains(err.Error(), "rego_parse_error") {
 				t.Errorf("the error does not explain: %v", err)
@@ -203,7 +203,7 @@ allow if count([1 | some a in numbers.range(1, 500); some b in numbers.range(1, 
 			start := time.Now()
 			done := make(chan error, 1)
 			go func() {
-				_, _, err := p.Eval(ctx, builtins.NewEnv(nil, nil, "", "rev", nil), map[string]any{"reference": "x"})
+				_, _, err := p.Eval(ctx, builtins.NewSession(builtins.Config{Revision: "rev"}), map[string]any{"reference": "x"})
 				done <- err
 			}()
 			select {

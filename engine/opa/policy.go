@@ -91,7 +91,7 @@ func Compile(ctx context.Context, modules map[string]string, c Contract) (*Polic
 }
 
 // Rule evaluates one rule of the policy's package with input; undefined is nil.
-func (p *Policy) Rule(ctx context.Context, env *builtins.Env, rule string, input map[string]any) (any, error) {
+func (p *Policy) Rule(ctx context.Context, sess *builtins.Session, rule string, input map[string]any) (any, error) {
 	pq, ok := p.rules[rule]
 	if !ok {
 		return nil, fmt.Errorf("rule %q was not prepared", rule)
@@ -100,7 +100,7 @@ func (p *Policy) Rule(ctx context.Context, env *builtins.Env, rule string, input
 	if err != nil {
 		return nil, err
 	}
-	rs, err := pq.Eval(builtins.WithEnv(ctx, env), rego.EvalParsedInput(in))
+	rs, err := pq.Eval(builtins.WithSession(ctx, sess), rego.EvalParsedInput(in))
 	if err != nil {
 		// OPA stops at the context's deadline or cancellation, but not
 		// every error it stops with says so (a builtin's halt does not
@@ -119,15 +119,15 @@ func (p *Policy) Rule(ctx context.Context, env *builtins.Env, rule string, input
 
 // Eval evaluates the policy with input. allow is false unless the
 // contract's rule is true: undefined or non-boolean denies.
-func (p *Policy) Eval(ctx context.Context, env *builtins.Env, input map[string]any) (allow bool, reasons []string, err error) {
-	v, err := p.Rule(ctx, env, p.contract.Rule, input)
+func (p *Policy) Eval(ctx context.Context, sess *builtins.Session, input map[string]any) (allow bool, reasons []string, err error) {
+	v, err := p.Rule(ctx, sess, p.contract.Rule, input)
 	if err != nil {
 		return false, nil, err
 	}
 	if allow, _ = v.(bool); allow {
 		return true, nil, nil
 	}
-	v, err = p.Rule(ctx, env, "reasons", input)
+	v, err = p.Rule(ctx, sess, "reasons", input)
 	if err != nil {
 		return false, nil, err
 	}
