@@ -240,8 +240,17 @@ func (g *gen) verifier(i int, v Verifier) {
 		g.cosign(i, v)
 	default:
 		g.configError("%s: unknown verifier %q (supported: notation, cosign)", v.display(), v.Type)
+		g.noReport(i)
 	}
 	g.line("")
+}
+
+// noReport emits a v<i>_report that is never defined, for a Verifier that
+// cannot run: the rules that read the report stay safe and type-check (it
+// has a report's shape), so the module compiles to a denial whose reasons
+// say what is wrong.
+func (g *gen) noReport(i int) {
+	g.line(`v%d_report := {"isSuccess": false, "message": "", "signatures": []} if false`, i)
 }
 
 // verifierReports emits Ratify's rego-policy input shape: one entry per
