@@ -6,8 +6,6 @@ package sample
 
 import (
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -30,12 +28,17 @@ type Options struct {
 	CommonName string
 	// NotBefore and NotAfter of the leaf; defaults an hour ago and a day ahead.
 	NotBefore, NotAfter time.Time
+	// Key is the algorithm of the leaf's key, and in NewPKI of the CA's;
+	// default ECDSA P-256.
+	Key KeyAlgorithm
+	// OCSPServer is the leaf's OCSP responder, for revocation checks.
+	OCSPServer []string
 }
 
 // NewPKI makes a CA and a leaf with the subject attributes notation wants
 // of a trusted identity (C, ST, O).
 func NewPKI(o Options) (*PKI, error) {
-	caKey, err := ecKey()
+	caKey, err := NewKey(o.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +69,7 @@ func (p *PKI) Issue(o Options) (*PKI, error) {
 	if o.NotAfter.IsZero() {
 		o.NotAfter = time.Now().Add(24 * time.Hour)
 	}
-	leafKey, err := ecKey()
+	leafKey, err := NewKey(o.Key)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +82,7 @@ func (p *PKI) Issue(o Options) (*PKI, error) {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		OCSPServer:            o.OCSPServer,
 	}
 	leaf, err := create(leafTmpl, p.CA, leafKey.Public(), p.CAKey)
 	if err != nil {
@@ -96,10 +100,6 @@ func (p *PKI) Subject() string { return p.Leaf.Subject.String() }
 // CertPEM encodes c.
 func CertPEM(c *x509.Certificate) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-}
-
-func ecKey() (crypto.Signer, error) {
-	return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 }
 
 func serial() *big.Int {
