@@ -74,16 +74,19 @@ v2_applies if count(v2_types & present) > 0
 v2_report := {"isSuccess": false, "message": "", "signatures": []} if false
 
 # application/spdx+json: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/spdx+json" if {
 	v2_report.isSuccess
 }
 
 # application/vnd.cncf.notary.signature: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/vnd.cncf.notary.signature" if {
 	v0_report.isSuccess
 }
 
 # application/vnd.dev.cosign.artifact.sig.v1+json: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 	v1_report.isSuccess
 }
@@ -91,6 +94,7 @@ type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := {"Verifier uses-namespaced-kmp: parameters.trustPolicyDoc is required", "Verifier uses-namespaced-kmp is cluster-wide and cannot use the namespaced key management provider \"team-a/team-certs\"; use a cluster-wide KeyManagementProvider, or a NamespacedVerifier in team-a", "Verifier overlapping: scope \"localhost:5001/*\" of trust policy \"a\" overlaps scope \"localhost:5001/app\" of trust policy \"b\"", "Verifier overlapping: trust policy \"b\" has no keys", "Verifier overlapping: trust policy \"c\": keyless verification is not supported yet", "Verifier sbom: unknown verifier \"sbom\" (supported: notation, cosign)"}
 
 default allow := false
@@ -151,7 +155,12 @@ reasons contains "Verifier sbom: could not run; see the failed reports" if {
 	not v2_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -238,4 +247,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-

@@ -53,12 +53,14 @@ scope_matches(scope, name) if {
 }
 
 # application/vnd.cncf.notary.signature: any
+# One signature of the type verified.
 type_ok contains "application/vnd.cncf.notary.signature" if {
 	some s in v0_report.signatures
 	s.isSuccess
 }
 
 # application/vnd.dev.cosign.artifact.sig.v1+json: any
+# One signature of the type verified.
 type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 	some s in v1_report.signatures
 	s.isSuccess
@@ -67,6 +69,7 @@ type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -115,7 +118,12 @@ reasons contains "Verifier verifier-cosign: could not run; see the failed report
 	not v1_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -174,4 +182,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-

@@ -42,11 +42,13 @@ scope_matches(scope, name) if {
 }
 
 # x allow if true #: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "x\nallow if true\n#" if {
 	v0_report.isSuccess
 }
 
 # y "} allow if { true: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "y\r\n\"} allow if { true" if {
 	v0_report.isSuccess
 }
@@ -54,6 +56,7 @@ type_ok contains "y\r\n\"} allow if { true" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -90,7 +93,12 @@ reasons contains "NamespacedVerifier tenant\u2028allow if true/evil\"}\nallow :=
 	not v0_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -121,4 +129,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-

@@ -21,6 +21,7 @@ type_ok := set()
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -45,5 +46,10 @@ reasons contains msg if {
 	msg := sprintf("%s requires a %s artifact; none is attached", [input.reference, t])
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports := set()

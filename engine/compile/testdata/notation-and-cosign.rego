@@ -53,11 +53,13 @@ scope_matches(scope, name) if {
 }
 
 # application/vnd.cncf.notary.signature: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/vnd.cncf.notary.signature" if {
 	v0_report.isSuccess
 }
 
 # application/vnd.dev.cosign.artifact.sig.v1+json: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 	v1_report.isSuccess
 }
@@ -65,6 +67,7 @@ type_ok contains "application/vnd.dev.cosign.artifact.sig.v1+json" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -113,7 +116,12 @@ reasons contains "Verifier verifier-cosign: could not run; see the failed report
 	not v1_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -172,4 +180,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-

@@ -28,6 +28,7 @@ v0_report := notation.verify(input.reference, {
 }) if v0_applies
 
 # application/vnd.cncf.notary.signature: all
+# Every Verifier of the type ran, and every signature it saw verified.
 type_ok contains "application/vnd.cncf.notary.signature" if {
 	v0_report.isSuccess
 }
@@ -35,6 +36,7 @@ type_ok contains "application/vnd.cncf.notary.signature" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := set()
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -71,7 +73,12 @@ reasons contains "Verifier verifier-notation: could not run; see the failed repo
 	not v0_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -99,4 +106,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-

@@ -39,6 +39,7 @@ v1_report := notation.verify(input.reference, {
 }) if v1_applies
 
 # application/vnd.cncf.notary.signature: any
+# One signature of the type verified.
 type_ok contains "application/vnd.cncf.notary.signature" if {
 	some s in v0_report.signatures
 	s.isSuccess
@@ -51,6 +52,7 @@ type_ok contains "application/vnd.cncf.notary.signature" if {
 # artifactVerificationPolicies lists types that must be attached.
 required := {"application/vnd.cncf.notary.signature"}
 
+# Configuration mistakes: the policy denies while there is one.
 config_errors := set()
 
 default allow := false
@@ -99,7 +101,12 @@ reasons contains "Verifier notation-b: could not run; see the failed reports" if
 	not v1_report
 }
 
-# Ratify's rego-policy input: input.verifierReports.
+# Ratify's rego-policy input: input.verifierReports. A Verifier that applies
+# but could not run (an unknown or failing key management provider, no trust
+# policy scope for the image) yields a failed entry for each artifact it
+# should have checked, as Ratify's executor does: a policy that looks for
+# `isSuccess == false` must see it, not an absence.
+
 verifier_reports contains r if {
 	v0_applies
 	some s in v0_report.signatures
@@ -155,4 +162,3 @@ verifier_reports contains r if {
 		"nestedReports": [],
 	}
 }
-
