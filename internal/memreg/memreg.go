@@ -9,9 +9,11 @@ import (
 	"context"
 	"sync"
 
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/memory"
+	"oras.land/oras-go/v2/errdef"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/internal/sample"
@@ -26,21 +28,32 @@ type Content struct {
 	mu    sync.Mutex
 	calls map[string]int
 	fail  error
+	// manifests by digest: the memory store resolves tags only.
+	manifests map[digest.Digest]ocispec.Descriptor
 }
 
 // New returns empty content.
 func New() *Content {
-	return &Content{Store: memory.New(), calls: map[string]int{}}
+	return &Content{Store: memory.New(), calls: map[string]int{}, manifests: map[digest.Digest]ocispec.Descriptor{}}
 }
 
 // Image pushes a fresh image tagged tag and returns its descriptor.
 func (c *Content) Image(ctx context.Context, tag string) (ocispec.Descriptor, error) {
-	return sample.PushImage(ctx, c.Store, tag)
+	return c.keep(sample.PushImage(ctx, c.Store, tag))
+}
+
+func (c *Content) keep(desc ocispec.Descriptor, err error) (ocispec.Descriptor, error) {
+	if err == nil {
+		c.mu.Lock()
+		c.manifests[desc.Digest] = desc
+		c.mu.Unlock()
+	}
+	return desc, err
 }
 
 // Attach pushes an artifact of artifactType whose subject is subject.
 func (c *Content) Attach(ctx context.Context, subject ocispec.Descriptor, artifactType string, payload []byte) (ocispec.Descriptor, error) {
-	return sample.PushArtifact(ctx, c.Store, subject, artifactType, payload, nil)
+	return c.keep(sample.PushArtifact(ctx, c.Store, subject, artifactType, payload, nil))
 }
 
 // Fail makes every later call fail with err (nil: succeed again).
@@ -69,7 +82,16 @@ func (c *Content) Resolve(ctx context.Context, ref oras.Reference) (ocispec.Desc
 	if err := c.count("resolve"); err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	desc, err := c.Store.Resolve(ctx, ref.Object())
+	if ref.Digest != "" {
+		c.mu.Lock()
+		desc, ok := c.manifests[ref.Digest]
+		c.mu.Unlock()
+		if !ok {
+			return desc, notFound("resolve", ref, errdef.ErrNotFound)
+		}
+		return desc, nil
+	}
+	desc, err := c.Store.Resolve(ctx, ref.Tag)
 	if err != nil {
 		return desc, notFound("resolve", ref, err)
 	}
