@@ -12,7 +12,7 @@ func newPolicyCmd(a *app) *cobra.Command {
 		Short: "Write, test and inspect ratify policies",
 	}
 	cmd.AddCommand(newPolicyShowCmd(a), newPolicyTestCmd(a), newPolicyEvalCmd(a),
-		newPolicyCapabilitiesCmd(a), newPolicyBuiltinsCmd(a))
+		newPolicyCapabilitiesCmd(a), newPolicyBuiltinsCmd(a), newPolicyFixturesCmd(a))
 	return cmd
 }
 

@@ -14,7 +14,7 @@ import (
 	notationreg "github.com/notaryproject/notation-go/registry"
 	"github.com/notaryproject/notation-go/signer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2"
 )
 
 // Envelope media types.
@@ -26,7 +26,7 @@ const (
 // NotationAt signs like Notation with the signing time at, so that a
 // certificate valid then but expired now can sign (notation-go's signer
 // always signs now and refuses an expired certificate).
-func NotationAt(ctx context.Context, p *PKI, repo *remote.Repository, d ocispec.Descriptor, at time.Time) error {
+func NotationAt(ctx context.Context, p *PKI, repo oras.GraphTarget, d ocispec.Descriptor, at time.Time) error {
 	return sign(ctx, backdated{p: p, at: at}, repo, d, JWS)
 }
 
@@ -68,8 +68,9 @@ func (b backdated) Sign(_ context.Context, desc ocispec.Descriptor, opts notatio
 
 // Notation signs the image d of repo with p's leaf, with notation-go, and
 // pushes the signature as a referrer (or by the tag schema when the
-// registry has no referrers API).
-func Notation(ctx context.Context, p *PKI, repo *remote.Repository, d ocispec.Descriptor, envelope string) error {
+// registry has no referrers API). repo is a registry's repository
+// (*remote.Repository) or an OCI layout (*oci.Store, LayoutRepository).
+func Notation(ctx context.Context, p *PKI, repo oras.GraphTarget, d ocispec.Descriptor, envelope string) error {
 	s, err := signer.NewGenericSigner(p.LeafKey, []*x509.Certificate{p.Leaf, p.CA})
 	if err != nil {
 		return err
@@ -80,7 +81,7 @@ func Notation(ctx context.Context, p *PKI, repo *remote.Repository, d ocispec.De
 	return sign(ctx, s, repo, d, envelope)
 }
 
-func sign(ctx context.Context, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, envelope string) error {
+func sign(ctx context.Context, s notationgo.Signer, repo oras.GraphTarget, d ocispec.Descriptor, envelope string) error {
 	_, err := notationgo.Sign(ctx, s, notationreg.NewRepository(repo), notationgo.SignOptions{
 		SignerSignOptions: notationgo.SignerSignOptions{SignatureMediaType: envelope},
 		ArtifactReference: d.Digest.String(),

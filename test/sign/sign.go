@@ -10,7 +10,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/registry/remote"
+	"oras.land/oras-go/v2"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
 )
@@ -51,14 +51,15 @@ func Issue(t testing.TB, p *PKI, o Options) *PKI {
 	return leaf
 }
 
-// Notation signs d with notation-go and pushes the signature.
-func Notation(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, envelope string) {
+// Notation signs d with notation-go and pushes the signature to repo, a
+// registry's repository or an OCI layout.
+func Notation(t testing.TB, p *PKI, repo oras.GraphTarget, d ocispec.Descriptor, envelope string) {
 	t.Helper()
 	check(t, sample.Notation(context.Background(), p, repo, d, envelope))
 }
 
 // NotationAt signs as of at (an expired certificate can sign in the past).
-func NotationAt(t testing.TB, p *PKI, repo *remote.Repository, d ocispec.Descriptor, at time.Time) {
+func NotationAt(t testing.TB, p *PKI, repo oras.GraphTarget, d ocispec.Descriptor, at time.Time) {
 	t.Helper()
 	check(t, sample.NotationAt(context.Background(), p, repo, d, at))
 }
@@ -73,7 +74,7 @@ func NewCosignKey(t testing.TB) *CosignKey {
 
 // Cosign signs d as `cosign sign --key` does; forDigest, when set, is the
 // digest the payload claims instead.
-func Cosign(t testing.TB, k *CosignKey, repo *remote.Repository, name string, d ocispec.Descriptor, forDigest digest.Digest) ocispec.Descriptor {
+func Cosign(t testing.TB, k *CosignKey, repo oras.Target, name string, d ocispec.Descriptor, forDigest digest.Digest) ocispec.Descriptor {
 	t.Helper()
 	desc, err := sample.Cosign(context.Background(), k, repo, name, d, forDigest)
 	check(t, err)
