@@ -2,8 +2,6 @@ package cosign
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
@@ -35,10 +34,12 @@ func cosignCLI(t *testing.T, dir string, env []string, args ...string) {
 // Signatures made by `cosign sign --key ... --tlog-upload=false`, the flow
 // of Ratify's key-based guide, against the distribution registry.
 func TestVerifyCosignCLI(t *testing.T) {
+	t.Parallel()
 	tools.Path(t, "cosign") // skip early when the tool is missing
 	reg := regtest.StartDistribution(t, regtest.DistributionOptions{})
 
 	t.Run("generate-key-pair", func(t *testing.T) {
+		t.Parallel()
 		dir := t.TempDir()
 		cosignCLI(t, dir, nil, "generate-key-pair")
 		img := pushImage(t, reg, "cli/generated")
@@ -63,13 +64,14 @@ func TestVerifyCosignCLI(t *testing.T) {
 	// hash (or Ed25519ph) from the key, and cosign.verify must follow.
 	for _, alg := range algorithms {
 		t.Run("import-key-pair/"+alg, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			key := newKey(t, alg, 0)
-			der, err := x509.MarshalPKCS8PrivateKey(key.priv)
+			priv, err := sample.PrivateKeyPEM(key.priv)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := os.WriteFile(filepath.Join(dir, "imported.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "imported.pem"), []byte(priv), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			cosignCLI(t, dir, nil, "import-key-pair", "--key", "imported.pem", "--output-key-prefix", "imported")
@@ -91,6 +93,7 @@ func TestVerifyCosignCLI(t *testing.T) {
 // `cosign sign --registry-referrers-mode=oci-1-1` pushes the signature as an
 // OCI 1.1 referrer instead of the .sig tag.
 func TestVerifyCosignCLIReferrer(t *testing.T) {
+	t.Parallel()
 	tools.Path(t, "cosign")
 	reg := regtest.StartOCI11(t, 0)
 	dir := t.TempDir()

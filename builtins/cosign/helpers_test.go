@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +19,6 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
-	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/sigstore/sigstore/pkg/signature/payload"
@@ -31,11 +26,12 @@ import (
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
-// testKey is a fresh key pair and the signer `cosign sign --key` would use
-// with it.
+// testKey is a key pair of internal/sample and the signer `cosign sign
+// --key` would use with it.
 type testKey struct {
 	alg    string
 	priv   crypto.Signer
@@ -43,65 +39,66 @@ type testKey struct {
 	signer signature.Signer
 }
 
-var (
-	keyCacheMu sync.Mutex
-	keyCache   = map[string]*testKey{}
-)
-
 // algorithms are the key types cosign.verify supports.
 var algorithms = []string{"ECDSA-P256", "ECDSA-P384", "ECDSA-P521", "RSA-2048", "RSA-4096", "Ed25519"}
 
-// newKey generates a key of alg; slot lets a test ask for a second,
-// distinct key of the same algorithm. Keys are cached per run: RSA-4096
-// generation is slow.
+// keys is the package's cache of test keys, shared read-only by parallel
+// tests: RSA-4096 generation is slow. Each entry is made once.
+var keys sync.Map // "alg#slot" -> *cachedKey
+
+type cachedKey struct {
+	once sync.Once
+	key  *testKey
+	err  error
+}
+
+// newKey returns the key of alg; slot lets a test ask for a second,
+// distinct key of the same algorithm.
 func newKey(t testing.TB, alg string, slot int) *testKey {
 	t.Helper()
-	keyCacheMu.Lock()
-	defer keyCacheMu.Unlock()
-	id := alg + "#" + string(rune('0'+slot))
-	if k, ok := keyCache[id]; ok {
-		return k
+	e, _ := keys.LoadOrStore(alg+"#"+strconv.Itoa(slot), &cachedKey{})
+	c := e.(*cachedKey)
+	c.once.Do(func() { c.key, c.err = makeKey(alg) })
+	if c.err != nil {
+		t.Fatalf("%s key: %v", alg, c.err)
 	}
-	var (
-		priv crypto.Signer
-		err  error
-	)
-	switch alg {
-	case "ECDSA-P256":
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case "ECDSA-P384":
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case "ECDSA-P521":
-		priv, err = ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	case "RSA-2048":
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	case "RSA-4096":
-		priv, err = rsa.GenerateKey(rand.Reader, 4096)
-	case "Ed25519":
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		t.Fatalf("unknown algorithm %s", alg)
-	}
+	return c.key
+}
+
+func makeKey(alg string) (*testKey, error) {
+	priv, err := sample.NewKey(sample.KeyAlgorithm(alg))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	k := &testKey{alg: alg, priv: priv, pem: pemOf(t, priv.Public())}
+	pub, err := sample.PublicKeyPEM(priv.Public())
+	if err != nil {
+		return nil, err
+	}
 	// What cosign.LoadPrivateKey does for `cosign sign --key`.
-	k.signer, err = signature.LoadDefaultSignerVerifier(priv, sigopts.WithED25519ph())
+	signer, err := signature.LoadDefaultSignerVerifier(priv, sigopts.WithED25519ph())
+	if err != nil {
+		return nil, err
+	}
+	return &testKey{alg: alg, priv: priv, pem: pub, signer: signer}, nil
+}
+
+// freshKey is a new key of alg, for a test that must not share it.
+func freshKey(t testing.TB, alg sample.KeyAlgorithm) crypto.Signer {
+	t.Helper()
+	k, err := sample.NewKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyCache[id] = k
 	return k
 }
 
 func pemOf(t testing.TB, pub crypto.PublicKey) string {
 	t.Helper()
-	b, err := cryptoutils.MarshalPublicKeyToPEM(pub)
+	s, err := sample.PublicKeyPEM(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(b)
+	return s
 }
 
 // image is a pushed test image.
@@ -207,9 +204,16 @@ func newStore(t testing.TB) *oras.Store {
 // between pushes) and checks the invariants every report must hold.
 func verify(t testing.TB, ref oras.Reference, opts map[string]any) report.Report {
 	t.Helper()
+	return verifyWith(t, nil, ref, opts)
+}
+
+// verifyWith is verify with the test's own Rekor key source (nil: the
+// default).
+func verifyWith(t testing.TB, rekor *RekorKeys, ref oras.Reference, opts map[string]any) report.Report {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	r := Verify(ctx, newStore(t), ref, opts)
+	r := Verifier{Rekor: rekor}.Verify(ctx, newStore(t), ref, opts)
 	checkInvariants(t, r)
 	return r
 }

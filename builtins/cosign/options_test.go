@@ -2,31 +2,25 @@ package cosign
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"strings"
 	"testing"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 func TestParseOptions(t *testing.T) {
+	t.Parallel()
 	p256 := newKey(t, "ECDSA-P256", 0)
 	ed := newKey(t, "Ed25519", 0)
-	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
+	rsa1024 := freshKey(t, "RSA-1024")
+	rsa3072 := freshKey(t, sample.RSA3072)
+	p224 := freshKey(t, "ECDSA-P224")
+	privPEM, err := sample.PrivateKeyPEM(p256.priv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rsa3072, err := rsa.GenerateKey(rand.Reader, 3072)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
-	privDER, _ := x509.MarshalPKCS8PrivateKey(p256.priv)
-	privPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
 	garbageDER := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte("not DER")}))
 
 	cases := []struct {
@@ -37,9 +31,9 @@ func TestParseOptions(t *testing.T) {
 	}{
 		{"empty", map[string]any{}, "", 0},
 		{"nil values ignored", map[string]any{"keys": nil, "tlog": nil}, "", 0},
-		{"rsa 3072", map[string]any{"keys": []any{pemOf(t, &rsa3072.PublicKey)}}, "", 1},
-		{"rsa 1024 rejected", map[string]any{"keys": []any{pemOf(t, &rsa1024.PublicKey)}}, "keys[0]: RSA key of 1024 bits is too weak: at least 2048 bits are required", 0},
-		{"rsa 1024 in kmp object", map[string]any{"keys": []any{map[string]any{"provider": "kmp", "name": "old", "pem": pemOf(t, &rsa1024.PublicKey)}}}, "keys[0] (kmp/old): RSA key of 1024 bits is too weak", 0},
+		{"rsa 3072", map[string]any{"keys": []any{pemOf(t, rsa3072.Public())}}, "", 1},
+		{"rsa 1024 rejected", map[string]any{"keys": []any{pemOf(t, rsa1024.Public())}}, "keys[0]: RSA key of 1024 bits is too weak: at least 2048 bits are required", 0},
+		{"rsa 1024 in kmp object", map[string]any{"keys": []any{map[string]any{"provider": "kmp", "name": "old", "pem": pemOf(t, rsa1024.Public())}}}, "keys[0] (kmp/old): RSA key of 1024 bits is too weak", 0},
 		{"p224 rejected", map[string]any{"keys": []any{pemOf(t, p224.Public())}}, "ECDSA curve P-224 is not supported", 0},
 		{"private key", map[string]any{"keys": []any{privPEM}}, "never give a private key", 0},
 		{"garbage DER", map[string]any{"keys": []any{garbageDER}}, "cannot parse the public key", 0},
@@ -62,6 +56,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			o, err := ParseOptions(c.opts)
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {

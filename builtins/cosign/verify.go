@@ -52,10 +52,24 @@ type Source interface {
 	oras.Fetcher
 }
 
+// Verifier verifies cosign signatures with its dependencies.
+type Verifier struct {
+	// Rekor supplies Rekor's public keys when the options require the
+	// transparency log and name none; nil is the process's default cache
+	// of cosign's loader.
+	Rekor *RekorKeys
+}
+
+// Verify verifies the cosign signatures of subject with the default
+// Verifier.
+func Verify(ctx context.Context, store Source, subject oras.Reference, opts map[string]any) report.Report {
+	return Verifier{}.Verify(ctx, store, subject, opts)
+}
+
 // Verify verifies the cosign signatures of subject (a reference pinned to a
 // digest). It never panics and never fails with a Go error: every failure is
 // a report with IsSuccess false.
-func Verify(ctx context.Context, store Source, subject oras.Reference, opts map[string]any) (rep report.Report) {
+func (vr Verifier) Verify(ctx context.Context, store Source, subject oras.Reference, opts map[string]any) (rep report.Report) {
 	subj := subject.String()
 	defer func() {
 		if r := recover(); r != nil {
@@ -102,7 +116,11 @@ func Verify(ctx context.Context, store Source, subject oras.Reference, opts map[
 		descs = descs[:maxSignatureManifests]
 	}
 
-	v := &verification{store: store, subject: subject, hash: h, opts: &o}
+	rekor := vr.Rekor
+	if rekor == nil {
+		rekor = defaultRekorKeys
+	}
+	v := &verification{store: store, subject: subject, hash: h, opts: &o, rekor: rekor}
 	for _, d := range descs {
 		v.manifest(ctx, d)
 	}
@@ -131,6 +149,7 @@ type verification struct {
 	subject   oras.Reference
 	hash      v1.Hash
 	opts      *Options
+	rekor     *RekorKeys
 	sigs      []report.Signature
 	transient bool
 }
@@ -333,7 +352,7 @@ func (v *verification) checkTlog(ctx context.Context, sig oci.Signature, sch *sc
 	keys := v.opts.RekorPublicKeys
 	if keys == nil {
 		var err error
-		if keys, err = rekorPublicKeys(ctx); err != nil {
+		if keys, err = v.rekor.Get(ctx); err != nil {
 			v.transient = true
 			return err
 		}

@@ -28,9 +28,11 @@ func registries(t *testing.T) map[string]*regtest.Registry {
 }
 
 func TestVerifyEachAlgorithm(t *testing.T) {
+	t.Parallel()
 	for regName, reg := range registries(t) {
 		for _, alg := range algorithms {
 			t.Run(regName+"/"+alg, func(t *testing.T) {
+				t.Parallel()
 				key := newKey(t, alg, 0)
 				img := pushImage(t, reg, "alg/"+strings.ToLower(alg))
 				attachTag(t, img, sign(t, key.signer, img))
@@ -54,9 +56,11 @@ func TestVerifyEachAlgorithm(t *testing.T) {
 // Signatures made with SHA-256 on P-384/P-521 or pure Ed25519 (older cosign,
 // what `cosign verify --key` checks by default) verify too.
 func TestVerifyAlternateSchemes(t *testing.T) {
+	t.Parallel()
 	reg := regtest.StartOCI11(t, 0)
 	for _, alg := range []string{"ECDSA-P384", "ECDSA-P521", "Ed25519"} {
 		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
 			key := newKey(t, alg, 0)
 			signer, err := signature.LoadSignerVerifier(key.priv, crypto.SHA256)
 			if err != nil {
@@ -78,12 +82,15 @@ func TestVerifyAlternateSchemes(t *testing.T) {
 }
 
 func TestVerifyFailures(t *testing.T) {
+	t.Parallel()
 	for regName, reg := range registries(t) {
 		t.Run(regName, func(t *testing.T) {
+			t.Parallel()
 			key, other := newKey(t, "ECDSA-P256", 0), newKey(t, "ECDSA-P256", 1)
 			opts := map[string]any{"keys": keysOpt(key)}
 
 			t.Run("other key", func(t *testing.T) {
+				t.Parallel()
 				img := pushImage(t, reg, "fail/otherkey")
 				attachTag(t, img, sign(t, other.signer, img))
 				r := verify(t, img.ref, opts)
@@ -94,6 +101,7 @@ func TestVerifyFailures(t *testing.T) {
 			})
 
 			t.Run("signature of another image", func(t *testing.T) {
+				t.Parallel()
 				a, b := pushImage(t, reg, "fail/copied"), pushImage(t, reg, "fail/copied")
 				attachTag(t, b, sign(t, key.signer, a)) // a's signature on b's .sig tag
 				r := verify(t, b.ref, opts)
@@ -105,6 +113,7 @@ func TestVerifyFailures(t *testing.T) {
 			})
 
 			t.Run("unsigned", func(t *testing.T) {
+				t.Parallel()
 				img := pushImage(t, reg, "fail/unsigned")
 				r := verify(t, img.ref, opts)
 				wantFailure(t, r, "no cosign signatures found for "+img.ref.String())
@@ -114,6 +123,7 @@ func TestVerifyFailures(t *testing.T) {
 			})
 
 			t.Run("one good one bad", func(t *testing.T) {
+				t.Parallel()
 				img := pushImage(t, reg, "fail/mixed")
 				attachTag(t, img, sign(t, other.signer, img), sign(t, key.signer, img))
 				r := verify(t, img.ref, opts)
@@ -137,6 +147,7 @@ func TestVerifyFailures(t *testing.T) {
 
 // OCI 1.1 referrers of cosign's artifact type are verified next to the .sig tag.
 func TestVerifyReferrers(t *testing.T) {
+	t.Parallel()
 	reg := regtest.StartOCI11(t, 0)
 	key, other := newKey(t, "ECDSA-P256", 0), newKey(t, "ECDSA-P256", 1)
 	opts := map[string]any{"keys": keysOpt(key)}
@@ -170,6 +181,7 @@ func TestVerifyReferrers(t *testing.T) {
 }
 
 func TestVerifyKeyForms(t *testing.T) {
+	t.Parallel()
 	reg := regtest.StartOCI11(t, 0)
 	key, other := newKey(t, "ECDSA-P256", 0), newKey(t, "ECDSA-P256", 1)
 	img := pushImage(t, reg, "keys/forms")
@@ -200,6 +212,7 @@ func TestVerifyKeyForms(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			opts := map[string]any{"warnings": []any{"kmp p is deprecated"}}
 			if c.keys != nil {
 				opts["keys"] = c.keys
@@ -221,6 +234,7 @@ func TestVerifyKeyForms(t *testing.T) {
 }
 
 func TestVerifyRegistryUnreachable(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +259,7 @@ func TestVerifyRegistryUnreachable(t *testing.T) {
 // A registry failing while a signature manifest is fetched fails that
 // signature and marks the report transient.
 func TestVerifyFetchOutage(t *testing.T) {
+	t.Parallel()
 	reg := regtest.StartOCI11(t, 0)
 	key := newKey(t, "ECDSA-P256", 0)
 	img := pushImage(t, reg, "outage/img")
@@ -261,6 +276,7 @@ func TestVerifyFetchOutage(t *testing.T) {
 }
 
 func TestVerifyStoreWithoutCosign(t *testing.T) {
+	t.Parallel()
 	reg := regtest.StartDistribution(t, regtest.DistributionOptions{})
 	key := newKey(t, "ECDSA-P256", 0)
 	img := pushImage(t, reg, "nocosign/img")
@@ -274,6 +290,7 @@ func TestVerifyStoreWithoutCosign(t *testing.T) {
 }
 
 func TestVerifyBadInputs(t *testing.T) {
+	t.Parallel()
 	key := newKey(t, "ECDSA-P256", 0)
 	opts := map[string]any{"keys": keysOpt(key)}
 	tagged, _ := oras.ParseReference("127.0.0.1:1/repo:v1")
