@@ -2,16 +2,8 @@ package notation
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"testing"
 	"time"
 
@@ -20,103 +12,27 @@ import (
 	_ "github.com/notaryproject/notation-core-go/signature/jws"  // registers the JWS envelope
 	notationgo "github.com/notaryproject/notation-go"
 	notationreg "github.com/notaryproject/notation-go/registry"
-	"github.com/notaryproject/notation-go/signer"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
-// pki is a fresh CA and a code-signing leaf it issued.
-type pki struct {
-	ca      *x509.Certificate
-	leaf    *x509.Certificate
-	leafKey crypto.Signer
-}
+// pki is a CA and a code-signing leaf of internal/sample.
+type pki struct{ *sample.PKI }
 
-// leafSubject is the leaf's subject with the attributes notation requires
-// of an x509.subject trusted identity (C, ST, O).
-func leafName(cn string) pkix.Name {
-	return pkix.Name{CommonName: cn, Organization: []string{"Ratify Test"}, Locality: []string{"Seattle"},
-		Province: []string{"WA"}, Country: []string{"US"}}
-}
-
-type pkiOptions struct {
-	rsa       bool
-	leafCN    string
-	notAfter  time.Time // leaf validity end; zero means in a day
-	notBefore time.Time // leaf validity start; zero means an hour ago
-}
-
-func newKey(t testing.TB, useRSA bool) crypto.Signer {
+// newPKI makes a fresh CA and leaf.
+func newPKI(t testing.TB, o sample.Options) *pki {
 	t.Helper()
-	var (
-		k   crypto.Signer
-		err error
-	)
-	if useRSA {
-		k, err = rsa.GenerateKey(rand.Reader, 3072)
-	} else {
-		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
+	p, err := sample.NewPKI(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return k
+	return &pki{p}
 }
 
-func newPKI(t testing.TB, o pkiOptions) *pki {
-	t.Helper()
-	if o.leafCN == "" {
-		o.leafCN = "ratify-leaf"
-	}
-	if o.notBefore.IsZero() {
-		o.notBefore = time.Now().Add(-time.Hour)
-	}
-	if o.notAfter.IsZero() {
-		o.notAfter = time.Now().Add(24 * time.Hour)
-	}
-	caKey := newKey(t, o.rsa)
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "ratify test CA " + o.leafCN, Organization: []string{"Ratify Test"}, Province: []string{"WA"}, Country: []string{"US"}},
-		NotBefore:             time.Now().Add(-48 * time.Hour),
-		NotAfter:              time.Now().Add(48 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	ca := createCert(t, caTmpl, caTmpl, caKey.Public(), caKey)
-	leafKey := newKey(t, o.rsa)
-	leafTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano() + 1),
-		Subject:               leafName(o.leafCN),
-		NotBefore:             o.notBefore,
-		NotAfter:              o.notAfter,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-	}
-	leaf := createCert(t, leafTmpl, ca, leafKey.Public(), caKey)
-	return &pki{ca: ca, leaf: leaf, leafKey: leafKey}
-}
-
-func createCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) *x509.Certificate {
-	t.Helper()
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func pemOf(c *x509.Certificate) string {
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
-}
+func pemOf(c *x509.Certificate) string { return sample.CertPEM(c) }
 
 // kmpCert is c as kmp.certificates returns it.
 func kmpCert(c *x509.Certificate, enabled bool) map[string]any {
@@ -125,19 +41,17 @@ func kmpCert(c *x509.Certificate, enabled bool) map[string]any {
 		"notAfter": c.NotAfter.UTC().Format(time.RFC3339), "pem": pemOf(c)}
 }
 
-func (p *pki) chain() []*x509.Certificate { return []*x509.Certificate{p.leaf, p.ca} }
+func (p *pki) chain() []*x509.Certificate { return []*x509.Certificate{p.Leaf, p.CA} }
 
-func (p *pki) identity() string { return "x509.subject: " + p.leaf.Subject.String() }
+func (p *pki) identity() string { return "x509.subject: " + p.Subject() }
 
 // sign signs the image at digest d of repo with notation-go and pushes the
 // signature as its referrer.
 func (p *pki) sign(t *testing.T, repo *remote.Repository, d ocispec.Descriptor, mediaType string) {
 	t.Helper()
-	s, err := signer.NewGenericSigner(p.leafKey, p.chain())
-	if err != nil {
+	if err := sample.Notation(context.Background(), p.PKI, repo, d, mediaType); err != nil {
 		t.Fatal(err)
 	}
-	signWith(t, s, repo, d, mediaType)
 }
 
 func signWith(t *testing.T, s notationgo.Signer, repo *remote.Repository, d ocispec.Descriptor, mediaType string) {
@@ -171,7 +85,7 @@ func (b backdatedSigner) Sign(_ context.Context, desc ocispec.Descriptor, opts n
 	if err != nil {
 		return nil, nil, err
 	}
-	local, err := signature.NewLocalSigner(b.p.chain(), b.p.leafKey)
+	local, err := signature.NewLocalSigner(b.p.chain(), b.p.LeafKey)
 	if err != nil {
 		return nil, nil, err
 	}

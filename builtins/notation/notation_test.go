@@ -13,6 +13,7 @@ import (
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
@@ -36,7 +37,7 @@ func (f *fixture) opts() map[string]any {
 	return map[string]any{
 		"trustPolicy": policy("default", []string{"*"}, "strict", []string{"ca:certs"},
 			[]string{f.good.identity(), f.rsa.identity()}),
-		"trustStores": map[string]any{"ca:certs": []any{kmpCert(f.good.ca, true), kmpCert(f.rsa.ca, true)}},
+		"trustStores": map[string]any{"ca:certs": []any{kmpCert(f.good.CA, true), kmpCert(f.rsa.CA, true)}},
 	}
 }
 
@@ -53,7 +54,7 @@ func wantSuccess(signer func(f *fixture) *pki) func(t *testing.T, f *fixture, r 
 		if !r.IsSuccess || len(r.Signatures) != 1 || !r.Signatures[0].IsSuccess {
 			t.Fatalf("want one verified signature, got %+v", r)
 		}
-		if want := signer(f).leaf.Subject.String(); r.Signatures[0].Signer != want {
+		if want := signer(f).Leaf.Subject.String(); r.Signatures[0].Signer != want {
 			t.Errorf("signer = %q, want %q", r.Signatures[0].Signer, want)
 		}
 		if r.Message != "1 of 1 notation signatures verified" {
@@ -153,13 +154,13 @@ var verifyCases = []verifyCase{
 	{
 		name: "expired certificate",
 		sign: func(t *testing.T, f *fixture) {
-			f.other = newPKI(t, pkiOptions{leafCN: "expired", notBefore: time.Now().Add(-3 * time.Hour), notAfter: time.Now().Add(-time.Hour)})
+			f.other = newPKI(t, sample.Options{CommonName: "expired", NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 			signWith(t, backdatedSigner{p: f.other, at: time.Now().Add(-2 * time.Hour)}, f.repo, f.img, MediaTypeJWS)
 		},
 		opts: func(f *fixture) map[string]any {
 			return map[string]any{
 				"trustPolicy": policy("default", []string{"*"}, "strict", []string{"ca:certs"}, []string{f.other.identity()}),
-				"trustStores": map[string]any{"ca:certs": []any{pemOf(f.other.ca)}},
+				"trustStores": map[string]any{"ca:certs": []any{pemOf(f.other.CA)}},
 			}
 		},
 		check: wantFailure(`certificate "CN=expired`, "expired on"),
@@ -244,7 +245,7 @@ var verifyCases = []verifyCase{
 					t.Errorf("message %q, failed signature %+v", r.Message, s)
 				}
 			}
-			if len(ok) != 1 || ok[0].Signer != f.good.leaf.Subject.String() {
+			if len(ok) != 1 || ok[0].Signer != f.good.Leaf.Subject.String() {
 				t.Errorf("verified signatures %+v", ok)
 			}
 		},
@@ -262,7 +263,7 @@ var verifyCases = []verifyCase{
 		opts: func(f *fixture) map[string]any {
 			o := f.opts()
 			o["trustPolicy"] = policy("default", []string{"*"}, "strict", []string{"ca:certs", "tsa:tsa-roots"}, []string{"*"})
-			o["trustStores"].(map[string]any)["tsa:tsa-roots"] = []any{pemOf(f.rsa.ca)}
+			o["trustStores"].(map[string]any)["tsa:tsa-roots"] = []any{pemOf(f.rsa.CA)}
 			return o
 		},
 		check: wantFailure("no timestamp countersignature was found"),
@@ -275,7 +276,7 @@ var verifyCases = []verifyCase{
 			p := policyStatement("default", []string{"*"}, "strict", []string{"ca:certs", "tsa:tsa-roots"}, []string{"*"})
 			p["signatureVerification"] = map[string]any{"level": "strict", "verifyTimestamp": "afterCertExpiry"}
 			o["trustPolicy"] = p
-			o["trustStores"].(map[string]any)["tsa:tsa-roots"] = []any{pemOf(f.rsa.ca)}
+			o["trustStores"].(map[string]any)["tsa:tsa-roots"] = []any{pemOf(f.rsa.CA)}
 			return o
 		},
 		check: wantSuccess(func(f *fixture) *pki { return f.good }),
@@ -295,7 +296,7 @@ var verifyCases = []verifyCase{
 		sign: signJWS,
 		opts: func(f *fixture) map[string]any {
 			o := f.opts()
-			o["trustStores"] = map[string]any{"ca:certs": []any{pemOf(f.rsa.ca) + pemOf(f.good.ca)}}
+			o["trustStores"] = map[string]any{"ca:certs": []any{pemOf(f.rsa.CA) + pemOf(f.good.CA)}}
 			return o
 		},
 		check: wantSuccess(func(f *fixture) *pki { return f.good }),
@@ -305,7 +306,7 @@ var verifyCases = []verifyCase{
 		sign: signJWS,
 		opts: func(f *fixture) map[string]any {
 			o := f.opts()
-			o["trustStores"] = map[string]any{"ca:certs": []any{kmpCert(f.good.ca, false)}}
+			o["trustStores"] = map[string]any{"ca:certs": []any{kmpCert(f.good.CA, false)}}
 			return o
 		},
 		check: wantFailure(`trust store "ca:certs" has no enabled certificates`),
@@ -329,9 +330,10 @@ var verifyCases = []verifyCase{
 }
 
 func TestVerify(t *testing.T) {
-	good := newPKI(t, pkiOptions{})
-	rsaPKI := newPKI(t, pkiOptions{rsa: true, leafCN: "ratify-rsa"})
-	other := newPKI(t, pkiOptions{leafCN: "intruder"})
+	t.Parallel()
+	good := newPKI(t, sample.Options{})
+	rsaPKI := newPKI(t, sample.Options{Key: sample.RSA3072, CommonName: "ratify-rsa"})
+	other := newPKI(t, sample.Options{CommonName: "intruder"})
 	registries := []struct {
 		name  string
 		start func(t *testing.T) *regtest.Registry
@@ -343,9 +345,11 @@ func TestVerify(t *testing.T) {
 	}
 	for _, reg := range registries {
 		t.Run(reg.name, func(t *testing.T) {
+			t.Parallel()
 			r := reg.start(t)
 			for _, tc := range verifyCases {
 				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
 					f := &fixture{host: r.Host, repo: regtest.Repo(t, r.Host, "team/app", "", ""), good: good, rsa: rsaPKI, other: other}
 					f.img = regtest.PushImage(t, f.repo, "")
 					if tc.sign != nil {
@@ -372,7 +376,8 @@ func TestVerify(t *testing.T) {
 
 // A tag is resolved and the report names the digest verified.
 func TestVerifyTagSubject(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	reg := regtest.StartOCI11(t, 0)
 	repo := regtest.Repo(t, reg.Host, "team/app", "", "")
 	img := regtest.PushImage(t, repo, "v1")
@@ -386,7 +391,8 @@ func TestVerifyTagSubject(t *testing.T) {
 // A signature whose envelope cannot be fetched because the registry fails
 // fails, and the report is transient: retrying may verify it.
 func TestVerifyTransientFetch(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	reg := regtest.StartOCI11(t, 0)
 	proxy := regtest.StartProxy(t, reg.Host)
 	repo := regtest.Repo(t, reg.Host, "team/app", "", "")
@@ -405,7 +411,8 @@ func TestVerifyTransientFetch(t *testing.T) {
 
 // A store with nothing configured is an error report, not a panic.
 func TestVerifyEmptyStore(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	r := Verify(context.Background(), &oras.Store{}, mustRef(t, "127.0.0.1:5000/team/app@sha256:"+strings.Repeat("c", 64)), goodOpts(p))
 	if r.IsSuccess || r.Transient || !strings.Contains(r.Message, "no store serves the reference") {
 		t.Fatalf("report %+v", r)

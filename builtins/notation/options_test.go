@@ -14,17 +14,19 @@ import (
 	"github.com/notaryproject/notation-go/verifier/truststore"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 func goodOpts(p *pki) map[string]any {
 	return map[string]any{
 		"trustPolicy": policy("default", []string{"*"}, "strict", []string{"ca:certs"}, []string{p.identity()}),
-		"trustStores": map[string]any{"ca:certs": []any{kmpCert(p.ca, true)}},
+		"trustStores": map[string]any{"ca:certs": []any{kmpCert(p.CA, true)}},
 	}
 }
 
 func TestParseOptions(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	junkCert := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}))
 	key := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("k")}))
 	with := func(k string, v any) map[string]any {
@@ -43,7 +45,7 @@ func TestParseOptions(t *testing.T) {
 		{"policy as JSON text", with("trustPolicy", `{"version":"1.0","trustPolicies":[{"name":"t","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:certs"],"trustedIdentities":["*"]}]}`), ""},
 		{"override", with("trustPolicy", map[string]any{"name": "o", "registryScopes": []string{"*"}, "trustStores": []string{"ca:certs"}, "trustedIdentities": []string{"*"},
 			"signatureVerification": map[string]any{"level": "strict", "override": map[string]any{"revocation": "log"}}}), ""},
-		{"one PEM string, not a list", stores(pemOf(p.ca)), ""},
+		{"one PEM string, not a list", stores(pemOf(p.CA)), ""},
 		{"missing policy", map[string]any{"trustStores": map[string]any{}}, "trustPolicy: missing"},
 		{"policy not an object", with("trustPolicy", []any{}), "trustPolicy: want an object, got a list"},
 		{"unknown level", with("trustPolicy", policy("x", []string{"*"}, "bogus", []string{"ca:certs"}, []string{"*"})), `invalid signature verification level "bogus"`},
@@ -56,8 +58,8 @@ func TestParseOptions(t *testing.T) {
 		{"scopes not a list", with("trustPolicy", map[string]any{"name": "n", "registryScopes": "*"}), "does not have the shape of a trust policy document"},
 		{"not PEM", stores([]any{"hello"}), `trustStores: store "ca:certs", certificate 0: not PEM: no -----BEGIN CERTIFICATE----- block found`},
 		{"bad DER", stores([]any{junkCert}), `store "ca:certs", certificate 0: PEM block 1 is not a valid X.509 certificate`},
-		{"not a certificate block", stores([]any{pemOf(p.ca) + key}), `PEM block 2 is a "PRIVATE KEY", want CERTIFICATE`},
-		{"trailing junk", stores([]any{pemOf(p.ca) + "junk"}), "unparsable text after PEM block 1"},
+		{"not a certificate block", stores([]any{pemOf(p.CA) + key}), `PEM block 2 is a "PRIVATE KEY", want CERTIFICATE`},
+		{"trailing junk", stores([]any{pemOf(p.CA) + "junk"}), "unparsable text after PEM block 1"},
 		{"bad PEM in kmp object", stores([]any{map[string]any{"name": "ca", "version": "2", "enabled": true, "pem": "x"}}), `certificate (ca@2): not PEM`},
 		{"kmp object without pem", stores([]any{map[string]any{"name": "ca"}}), "has no pem string"},
 		{"certificate a number", stores([]any{1}), "want a PEM string or an object with a pem field, got a number"},
@@ -69,6 +71,7 @@ func TestParseOptions(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			o, err := ParseOptions(tc.opts)
 			if tc.wantErr == "" {
 				if err != nil || o.TrustPolicy == nil {
@@ -90,7 +93,8 @@ func TestParseOptions(t *testing.T) {
 }
 
 func TestParseOptionsWarnings(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	o := goodOpts(p)
 	o["warnings"] = []any{"engine smell"}
 	o["extra"] = true
@@ -113,9 +117,10 @@ func TestParseOptionsWarnings(t *testing.T) {
 }
 
 func TestTrustStore(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	ctx := context.Background()
-	ts := TrustStore{"ca:certs": {p.ca}, "ca:leaf": {p.leaf}, "tsa:roots": {p.ca}, "ca:empty": nil}
+	ts := TrustStore{"ca:certs": {p.CA}, "ca:leaf": {p.Leaf}, "tsa:roots": {p.CA}, "ca:empty": nil}
 	if got, err := ts.GetCertificates(ctx, truststore.TypeCA, "certs"); err != nil || len(got) != 1 {
 		t.Fatalf("ca:certs: %v %v", got, err)
 	}
@@ -137,7 +142,7 @@ func TestTrustStore(t *testing.T) {
 	if _, err := ts.GetCertificates(ctx, truststore.TypeTSA, "roots"); err != nil {
 		t.Errorf("tsa root: %v", err)
 	}
-	ts["tsa:notroot"] = []*x509.Certificate{p.leaf}
+	ts["tsa:notroot"] = []*x509.Certificate{p.Leaf}
 	if _, err := ts.GetCertificates(ctx, truststore.TypeTSA, "notroot"); err == nil {
 		t.Error("a leaf in a tsa store was accepted")
 	}
@@ -146,7 +151,8 @@ func TestTrustStore(t *testing.T) {
 // A registry that does not answer is an outage: the report says so and is
 // marked transient so the verdict is not cached.
 func TestUnreachableRegistry(t *testing.T) {
-	p := newPKI(t, pkiOptions{})
+	t.Parallel()
+	p := newPKI(t, sample.Options{})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -162,7 +168,7 @@ func TestUnreachableRegistry(t *testing.T) {
 }
 
 func FuzzParseOptions(f *testing.F) {
-	p := newPKI(f, pkiOptions{})
+	p := newPKI(f, sample.Options{})
 	seed, _ := json.Marshal(goodOpts(p))
 	f.Add(seed)
 	f.Add([]byte(`{"trustPolicy":{"name":"a","registryScopes":["*"],"signatureVerification":{"level":"audit","override":{"integrity":"log"}},"trustStores":["tsa:x"],"trustedIdentities":["*"]},"trustStores":{"tsa:x":"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}}`))
@@ -197,6 +203,7 @@ func FuzzParseOptions(f *testing.F) {
 // the host's spelling in the trust policy or in the image does not decide
 // which policy applies.
 func TestRegistryScopesNormalised(t *testing.T) {
+	t.Parallel()
 	const d = "@sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	cases := []struct {
 		scope, image string

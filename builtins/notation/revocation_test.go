@@ -2,15 +2,13 @@ package notation
 
 import (
 	"context"
-	"crypto/x509"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
@@ -20,6 +18,7 @@ import (
 // the decision is an error Gatekeeper retries rather than a denial cached
 // for the image.
 func TestRevocationTimeoutIsTransient(t *testing.T) {
+	t.Parallel()
 	var asked atomic.Int64
 	hang := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
@@ -27,25 +26,7 @@ func TestRevocationTimeoutIsTransient(t *testing.T) {
 	}))
 	defer hang.Close()
 
-	caKey := newKey(t, false)
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: leafName("ratify test CA with OCSP"),
-		NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	ca := createCert(t, caTmpl, caTmpl, caKey.Public(), caKey)
-	leafKey := newKey(t, false)
-	leafTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano() + 7),
-		Subject:               leafName("ratify-ocsp"),
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
-		OCSPServer:            []string{hang.URL},
-	}
-	ocspPKI := &pki{ca: ca, leaf: createCert(t, leafTmpl, ca, leafKey.Public(), caKey), leafKey: leafKey}
+	ocspPKI := newPKI(t, sample.Options{CommonName: "ratify-ocsp", OCSPServer: []string{hang.URL}})
 
 	reg := regtest.StartOCI11(t, 0)
 	repo := regtest.Repo(t, reg.Host, "team/app", "", "")
