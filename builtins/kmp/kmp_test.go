@@ -43,6 +43,7 @@ func params(contentType, value string) json.RawMessage {
 }
 
 func TestInlineKeysAndCertificates(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
 	ed, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -74,6 +75,7 @@ func TestInlineKeysAndCertificates(t *testing.T) {
 }
 
 func TestInlineErrors(t *testing.T) {
+	t.Parallel()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	privDER, _ := x509.MarshalECPrivateKey(ec)
 	priv := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER}))
@@ -109,6 +111,7 @@ func TestInlineErrors(t *testing.T) {
 
 // The KMP document's visibility rules.
 func TestVisibility(t *testing.T) {
+	t.Parallel()
 	reg := NewRegistry()
 	cert := params(ContentCertificate, certPEM(t, "x"))
 	for _, ns := range []string{"", "team-a", "team-b"} {
