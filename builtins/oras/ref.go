@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/distribution/reference"
 	"github.com/opencontainers/go-digest"
-	"oras.land/oras-go/v2/registry"
 )
 
 // DockerHub is the canonical registry name of Docker Hub short names.
@@ -18,52 +18,6 @@ const dockerHubEndpoint = "registry-1.docker.io"
 // are far shorter and the limit keeps pathological input cheap.
 const maxReferenceLength = 4096
 
-// validHost reports whether host (lower-cased) follows distribution's
-// domain grammar: dot-separated labels of [a-z0-9-] that neither start nor
-// end with '-', or an [IPv6] literal, with an optional :port. It is written
-// out rather than a regular expression because every key of every request
-// is parsed (a test checks it against the grammar's expression).
-func validHost(host string) bool {
-	if i := strings.LastIndexByte(host, ':'); i >= 0 && !strings.HasSuffix(host, "]") {
-		port := host[i+1:]
-		if port == "" {
-			return false
-		}
-		for j := 0; j < len(port); j++ {
-			if port[j] < '0' || port[j] > '9' {
-				return false
-			}
-		}
-		host = host[:i]
-	}
-	if strings.HasPrefix(host, "[") {
-		inner, ok := strings.CutSuffix(host[1:], "]")
-		if !ok || inner == "" {
-			return false
-		}
-		for j := 0; j < len(inner); j++ {
-			if c := inner[j]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c == ':') {
-				return false
-			}
-		}
-		return true
-	}
-	if host == "" {
-		return false
-	}
-	for label := range strings.SplitSeq(host, ".") {
-		if label == "" || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for j := 0; j < len(label); j++ {
-			if c := label[j]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // Reference names an image: registry host, repository, and a tag and/or a
 // digest. A digest, when present, is what identifies the content; the tag is
 // kept only for display.
@@ -74,98 +28,121 @@ type Reference struct {
 	Digest     digest.Digest
 }
 
-// ParseReference parses `host[:port]/repo[:tag][@digest]` into the one
-// canonical spelling every scope, cache key and report uses:
+// ParseReference parses `host[:port]/repo[:tag][@digest]` with the
+// grammar and the Docker normalisation of github.com/distribution/reference
+// (names without a registry host are Docker Hub's, as docker does: `alpine`
+// becomes `docker.io/library/alpine:latest`, `user/app` becomes
+// `docker.io/user/app:latest`), then brings it to the one canonical
+// spelling every scope, cache key and report uses (canonicalName):
 //   - the host is lower-cased (`LOCALHOST:5000` is `localhost:5000`);
 //   - the default HTTPS port is dropped (`registry.io:443` is `registry.io`);
 //     a `useHttp` store dials such a host on 80 unless its scopes name the
 //     host with `:443` (see Config.Scopes);
 //   - Docker Hub's aliases `index.docker.io` and `registry-1.docker.io` are
-//     `docker.io`, and names without a registry host are Docker Hub's, as
-//     docker does: `alpine` becomes `docker.io/library/alpine:latest`,
-//     `user/app` becomes `docker.io/user/app:latest`.
+//     `docker.io`.
 //
-// A reference with neither tag nor digest gets the tag `latest`.
+// A host recognised only by its upper-case letters (`MyHost/app`) is
+// refused: host names are case-insensitive, and in its one spelling
+// (`myhost/app`) it would be a Docker Hub repository. A reference with
+// neither tag nor digest gets the tag `latest`; one with both keeps both.
 func ParseReference(s string) (Reference, error) {
+	if ref, ok := parseCommon(s); ok {
+		return ref, nil
+	}
+	return parseReference(s)
+}
+
+// parseReference is ParseReference by the library, for every input the
+// fast path (parseCommon) leaves to it.
+func parseReference(s string) (Reference, error) {
 	invalid := func(format string, args ...any) (Reference, error) {
 		return Reference{}, fmt.Errorf("%w %q: %s", ErrInvalidReference, truncate(s), fmt.Sprintf(format, args...))
 	}
-	if s == "" {
+	// Checks the library would also fail, said in words that say what to fix.
+	switch {
+	case s == "":
 		return invalid("empty")
-	}
-	if len(s) > maxReferenceLength {
+	case len(s) > maxReferenceLength:
 		return invalid("longer than %d bytes", maxReferenceLength)
-	}
-	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n") {
+	case strings.ContainsAny(s, " \t\r\n"):
 		return invalid("contains whitespace")
-	}
-	if strings.Contains(s, "://") {
+	case strings.Contains(s, "://"):
 		return invalid("a reference has no scheme; drop the %q prefix", s[:strings.Index(s, "://")+3])
 	}
+	named, err := reference.ParseNormalizedNamed(s)
+	if err != nil {
+		return invalid("%s", explain(s, err))
+	}
+	domain := reference.Domain(named)
+	if domain == "" {
+		// The library reads `reg_istry.io/app` as a Docker Hub-less path
+		// with no domain at all; a registry needs a host.
+		host, _, _ := strings.Cut(s, "/")
+		return invalid("registry host %q is not a host name, IP address or [IPv6] literal with an optional port", host)
+	}
 	var ref Reference
-	name := s
-	if i := strings.LastIndex(name, "@"); i >= 0 {
-		d, err := digest.Parse(name[i+1:])
-		if err != nil {
-			return invalid("bad digest: %v", err)
+	ref.Registry, ref.Repository = canonicalName(domain, reference.Path(named))
+	if len(ref.Repository) > reference.RepositoryNameTotalLengthMax {
+		// An alias's `library/` made it longer than its canonical form may be.
+		return invalid("repository name longer than %d characters", reference.RepositoryNameTotalLengthMax)
+	}
+	if !isRegistryName(ref.Registry) {
+		if strings.ToLower(domain) != domain {
+			return invalid("registry host %q is recognised only by its upper-case letters; name it with its domain or port", domain)
 		}
-		ref.Digest = d
-		name = name[:i]
+		// `host:443` loses its port, and `host` alone is a Docker Hub namespace.
+		return invalid("registry host %q is %q in its canonical spelling, which names neither a domain nor a port", domain, ref.Registry)
 	}
-	// A tag follows the last ':' that comes after the last '/', so a port
-	// (`host:5000/repo`) is never mistaken for one.
-	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
-		ref.Tag = name[i+1:]
-		name = name[:i]
-		if ref.Tag == "" {
-			return invalid("empty tag")
-		}
+	if t, ok := named.(reference.Tagged); ok {
+		ref.Tag = t.Tag()
 	}
-	ref.Registry, ref.Repository = splitDomain(name)
-	if ref.Repository == "" {
-		return invalid("missing repository")
-	}
-	if !validHost(ref.Registry) {
-		return invalid("registry host %q is not a host name, IP address or [IPv6] literal with an optional port", ref.Registry)
-	}
-	if !strings.ContainsAny(ref.Registry, ".:") && ref.Registry != "localhost" && ref.Registry != DockerHub {
-		// `MyHost/app` names the host MyHost only by docker's upper-case
-		// rule; host names are case-insensitive, and in its one spelling
-		// (`myhost/app`) it would be a Docker Hub repository.
-		return invalid("registry host %q is recognised only by its upper-case letters; name it with its domain or port", name[:strings.IndexByte(name, '/')])
+	if d, ok := named.(reference.Digested); ok {
+		ref.Digest = d.Digest()
 	}
 	if ref.Tag == "" && ref.Digest == "" {
 		ref.Tag = "latest"
 	}
-	// Let oras-go validate the pieces with the distribution-spec grammar.
-	check := registry.Reference{Registry: ref.Registry, Repository: ref.Repository, Reference: ref.Tag}
-	if ref.Tag == "" {
-		check.Reference = ref.Digest.String()
-	}
-	if err := check.Validate(); err != nil {
-		return invalid("%v", err)
-	}
-	if ref.Tag != "" {
-		if err := check.ValidateReferenceAsTag(); err != nil {
-			return invalid("%v", err)
-		}
-	}
 	return ref, nil
 }
 
-// splitDomain separates the registry host from the repository path, with
-// docker's rule: the first component is a host when it contains '.' or ':',
-// is `localhost`, or has an upper-case letter. The host is normalised.
-func splitDomain(name string) (string, string) {
-	i := strings.IndexByte(name, '/')
-	if i < 0 || (!strings.ContainsAny(name[:i], ".:") && name[:i] != "localhost" && strings.ToLower(name[:i]) == name[:i]) {
-		if !strings.Contains(name, "/") {
-			name = "library/" + name
+// explain turns the library's verdict on s into a reason a person can act
+// on where a cheap look at s finds one; it runs only on invalid input.
+func explain(s string, err error) string {
+	name := s
+	if i := strings.LastIndex(name, "@"); i >= 0 {
+		if _, derr := digest.Parse(name[i+1:]); derr != nil {
+			return "bad digest: " + derr.Error()
 		}
-		return DockerHub, name
+		name = name[:i]
 	}
-	host, repo := normalizeHost(name[:i]), name[i+1:]
-	if host == DockerHub && !strings.Contains(repo, "/") {
+	if i := strings.LastIndex(name, ":"); i > strings.LastIndex(name, "/") {
+		if i == len(name)-1 {
+			return "empty tag"
+		}
+		name = name[:i]
+	}
+	if strings.HasSuffix(name, "/") {
+		return "missing repository"
+	}
+	return err.Error()
+}
+
+// isRegistryName reports whether a canonical host reads as a host in a
+// reference: it has a domain or a port, or is `localhost` or Docker Hub.
+func isRegistryName(host string) bool {
+	return strings.ContainsAny(host, ".:") || host == "localhost" || host == DockerHub
+}
+
+// canonicalName is the one canonical spelling of a registry host and
+// repository, shared by references (ParseReference) and scopes
+// (NormalizeScope): the host as normalizeHost spells it, and on Docker Hub
+// `library/` before a one-component repository (`docker.io/nginx` is
+// `docker.io/library/nginx`, as the library does for `index.docker.io`
+// and we do for every alias). A repository with a wildcard (a scope's
+// `docker.io/ngin*`) is left as written.
+func canonicalName(host, repo string) (string, string) {
+	host = normalizeHost(host)
+	if host == DockerHub && repo != "" && !strings.ContainsAny(repo, "/*") {
 		repo = "library/" + repo
 	}
 	return host, repo

@@ -91,3 +91,31 @@ func FuzzParseReference(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkParseReference: every key of every admission request is parsed,
+// so the cost per reference is on the warm path. The library/ cases are
+// the same references by distribution/reference alone (parseReference),
+// what the fast path saves.
+func BenchmarkParseReference(b *testing.B) {
+	const d = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	for _, parse := range []struct {
+		name string
+		fn   func(string) (Reference, error)
+	}{{"", ParseReference}, {"library/", parseReference}} {
+		for _, c := range []struct{ name, in string }{
+			{"tag", "myregistry.example.com/ratify-demo/net-monitor:v1"},
+			{"digest", "myregistry.example.com/ratify-demo/net-monitor@" + d},
+			{"dockerhub", "alpine"},
+			{"port", "localhost:5000/team/app:v2"},
+		} {
+			b.Run(parse.name+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := parse.fn(c.in); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

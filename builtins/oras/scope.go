@@ -5,11 +5,12 @@ import (
 	"strings"
 )
 
-// NormalizeScope returns scope in the canonical spelling of references
-// (see ParseReference), so that it is compared with Reference.Name() by
-// plain equality or prefix: the host before the first `/` is lower-cased,
-// loses `:443`, and Docker Hub's aliases become `docker.io` (with
-// `library/` before a one-component repository). A scope is
+// NormalizeScope returns scope in the canonical spelling of references,
+// by the function ParseReference uses (canonicalName), so that it is
+// compared with Reference.Name() by plain equality or prefix: the host
+// before the first `/` is lower-cased, loses `:443`, and Docker Hub's
+// aliases become `docker.io` (with `library/` before a one-component
+// repository). A scope is
 //   - `*`: every image;
 //   - `host/repo`: that repository;
 //   - `host/prefix*` or `host/*`: repositories starting with the prefix;
@@ -50,10 +51,7 @@ func NormalizeScope(scope string) (string, error) {
 	if host == "" {
 		return bad("missing the registry host")
 	}
-	host = normalizeHost(host)
-	if host == DockerHub && repo != "" && !strings.Contains(repo, "/") && !strings.HasSuffix(repo, "*") {
-		repo = "library/" + repo
-	}
+	host, repo = canonicalName(host, repo)
 	return host + "/" + repo, nil
 }
 
