@@ -3,10 +3,8 @@ package kmp
 import (
 	"context"
 	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
@@ -16,14 +14,22 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
-func pubPEM(t *testing.T, pub any) string {
-	der, err := x509.MarshalPKIXPublicKey(pub)
+// pubPEM is the public key of a fresh key of alg, in PEM.
+func pubPEM(t *testing.T, alg sample.KeyAlgorithm) string {
+	t.Helper()
+	k, err := sample.NewKey(alg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	p, err := sample.PublicKeyPEM(k.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func certPEM(t *testing.T, cn string) string {
@@ -44,11 +50,8 @@ func params(contentType, value string) json.RawMessage {
 
 func TestInlineKeysAndCertificates(t *testing.T) {
 	t.Parallel()
-	ec, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
-	ed, _, _ := ed25519.GenerateKey(rand.Reader)
 	reg := NewRegistry()
-	if err := reg.Add("", "keys", "inline", params(ContentKey, pubPEM(t, &ec.PublicKey)+pubPEM(t, &rk.PublicKey)+pubPEM(t, ed))); err != nil {
+	if err := reg.Add("", "keys", "inline", params(ContentKey, pubPEM(t, sample.ECDSAP384)+pubPEM(t, sample.RSA2048)+pubPEM(t, sample.Ed25519))); err != nil {
 		t.Fatal(err)
 	}
 	if err := reg.Add("", "certs", "inline", params(ContentCertificate, certPEM(t, "root"))); err != nil {
@@ -88,7 +91,7 @@ func TestInlineErrors(t *testing.T) {
 		{params(ContentCertificate, ""), "value is empty"},
 		{params(ContentCertificate, "not pem"), "no PEM block"},
 		{params(ContentCertificate, certPEM(t, "x")+"trailing"), "text after the last PEM block"},
-		{params(ContentCertificate, pubPEM(t, &ec.PublicKey)), "want CERTIFICATE"},
+		{params(ContentCertificate, pubPEM(t, sample.ECDSAP256)), "want CERTIFICATE"},
 		{params(ContentKey, certPEM(t, "x")), "use contentType: certificate"},
 		{params(ContentKey, priv), "give the public key only"},
 		{params(ContentCertificate, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), "certificate 1"},
