@@ -17,12 +17,15 @@ import (
 
 // Sentinel errors. Every error the store returns wraps exactly one of them,
 // so callers can tell a permanent failure (the content is not there, or is
-// wrong) from a transient one (try again later) with errors.Is.
+// wrong) from a transient one (try again later) with errors.Is. Those
+// oras-go has a word for are oras-go's own (errdef), so that a caller may
+// test for either, and oras-go's functions (ExtendedCopyGraph over a
+// Repository) see what they expect.
 var (
 	// ErrInvalidReference: the reference cannot be parsed. Permanent.
-	ErrInvalidReference = errors.New("invalid reference")
+	ErrInvalidReference = errdef.ErrInvalidReference
 	// ErrNotFound: the repository, tag, manifest or blob does not exist. Permanent.
-	ErrNotFound = errors.New("not found")
+	ErrNotFound = errdef.ErrNotFound
 	// ErrUnauthorized: the registry refused the credentials (401/403). Permanent
 	// until the configuration changes.
 	ErrUnauthorized = errors.New("unauthorized")
@@ -33,7 +36,7 @@ var (
 	// ErrDigestMismatch: the bytes served do not match their digest. Permanent.
 	ErrDigestMismatch = errors.New("digest mismatch")
 	// ErrTooLarge: the content exceeds the store's size limit. Permanent.
-	ErrTooLarge = errors.New("content too large")
+	ErrTooLarge = errdef.ErrSizeExceedsLimit
 	// ErrNoStore: no configured store serves the reference. Permanent.
 	ErrNoStore = errors.New("no store serves the reference")
 )
@@ -111,11 +114,13 @@ func classify(err error) error {
 	switch {
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
 		return ErrUnauthorized
-	case errors.Is(err, ErrNotFound), errors.Is(err, errdef.ErrNotFound):
+	case errors.Is(err, ErrNotFound):
 		return ErrNotFound
+	case errors.Is(err, ErrInvalidReference):
+		return ErrInvalidReference
 	case errors.Is(err, content.ErrMismatchedDigest), errors.Is(err, content.ErrTrailingData):
 		return ErrDigestMismatch
-	case errors.Is(err, errdef.ErrSizeExceedsLimit), errors.Is(err, ErrTooLarge):
+	case errors.Is(err, ErrTooLarge):
 		return ErrTooLarge
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
 		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNREFUSED),

@@ -99,6 +99,10 @@ func (b *layoutBackend) fetch(ctx context.Context, _ Reference, desc ocispec.Des
 	return b.store.Fetch(ctx, desc)
 }
 
+func (b *layoutBackend) exists(ctx context.Context, _ Reference, desc ocispec.Descriptor) (bool, error) {
+	return b.store.Exists(ctx, desc)
+}
+
 func (b *layoutBackend) fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error) {
 	desc, err := b.resolve(ctx, ref)
 	if err != nil {

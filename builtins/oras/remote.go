@@ -220,6 +220,10 @@ func (b *remoteBackend) fetch(ctx context.Context, ref Reference, desc ocispec.D
 	return b.repo(ref).Fetch(ctx, desc)
 }
 
+func (b *remoteBackend) exists(ctx context.Context, ref Reference, desc ocispec.Descriptor) (bool, error) {
+	return b.repo(ref).Exists(ctx, desc)
+}
+
 func (b *remoteBackend) fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error) {
 	desc, rc, err := b.repo(ref).FetchReference(ctx, ref.Object())
 	if err != nil {

@@ -110,6 +110,8 @@ type backend interface {
 	fetchReference(ctx context.Context, ref Reference, limit int64) (ocispec.Descriptor, []byte, error)
 	referrers(ctx context.Context, subject Reference, artifactType string) ([]ocispec.Descriptor, error)
 	fetch(ctx context.Context, ref Reference, desc ocispec.Descriptor) (io.ReadCloser, error)
+	// exists reports whether ref's repository holds desc.
+	exists(ctx context.Context, ref Reference, desc ocispec.Descriptor) (bool, error)
 }
 
 type configured struct {

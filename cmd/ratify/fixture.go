@@ -1,18 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"github.com/spf13/cobra"
+	orasgo "oras.land/oras-go/v2"
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/content/oci"
-	"oras.land/oras-go/v2/errdef"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/engine/config"
@@ -115,13 +117,21 @@ func (o *fixtureCopyOpts) run(cmd *cobra.Command, a *app) error {
 	if err != nil {
 		return fail(exitError, err)
 	}
+	repo, err := src.Repository(ref)
+	if err != nil {
+		return fail(exitError, err)
+	}
 	dst, err := oci.New(o.to)
 	if err != nil {
 		return fail(exitError, fmt.Errorf("OCI layout %s: %w", o.to, err))
 	}
-	c := &copier{src: src, dst: dst, repo: ref, layers: o.layers, done: map[digest.Digest]bool{}}
-	root, err := c.copyImage(ctx, ref)
+	root, err := src.Resolve(ctx, ref)
 	if err != nil {
+		return storeFailure(err)
+	}
+	root = plain(root)
+	c := newFixtureCopy(repo, dst, o.layers)
+	if err := c.copy(ctx, root); err != nil {
 		return storeFailure(err)
 	}
 	if local.Tag != "" {
@@ -180,26 +190,12 @@ func (o *fixtureCopyOpts) storeConfigs(a *app) ([]oras.Config, error) {
 		cfgs = []oras.Config{{Name: "default", Type: oras.TypeRemote, PlainHTTP: o.plainHTTP, Auth: auth}}
 	}
 	for i := range cfgs {
-		// The copier resolves the signature tag itself, so that it knows
-		// which descriptor to tag in the layout.
-		cfgs[i].CosignEnabled = false
+		cfgs[i].CosignEnabled = true
 		if o.layers {
 			cfgs[i].MaxBlobBytes = 1 << 30
 		}
 	}
 	return cfgs, nil
-}
-
-// copier copies manifests and blobs from a ratify store into an OCI layout.
-type copier struct {
-	src    *oras.Store
-	dst    *oci.Store
-	repo   oras.Reference // the repository content is read from
-	layers bool
-
-	done                      map[digest.Digest]bool
-	cosign                    []cosignSig
-	manifests, blobs, skipped int
 }
 
 func plural(n int, word string) string {
@@ -209,65 +205,71 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// fixtureCopy copies an image and what refers to it from a store's
+// repository into an OCI layout with oras.ExtendedCopyGraph, whose hooks
+// add what ratify's fixtures need: the image's layers are left out unless
+// --with-layers, the cosign signatures found by their tag are remembered
+// to be tagged in the layout, and each is a successor-to-subject edge
+// (its manifest names no subject, so without the edge an image signed
+// only by cosign would not be copied with its signature).
+type fixtureCopy struct {
+	repo   *oras.Repository
+	dst    *oci.Store
+	layers bool
+
+	// image are the manifests of the image (the subject and, for an index,
+	// its platform manifests), in the order found; layersOut are their
+	// layers, left out without --with-layers, and skipped counts them.
+	image     []ocispec.Descriptor
+	isImage   map[digest.Digest]bool
+	layersOut map[digest.Digest]bool
+	skipped   int
+
+	// Written while ExtendedCopyGraph looks for predecessors, which it does
+	// on one goroutine before it copies; read while it copies.
+	cosign []cosignSig
+	signs  map[digest.Digest][]ocispec.Descriptor
+
+	mu               sync.Mutex
+	counted          map[digest.Digest]bool
+	manifests, blobs int
+}
+
 type cosignSig struct {
 	of  digest.Digest
 	sig ocispec.Descriptor
 }
 
-// copyImage copies the image ref names (an index with its platform
-// manifests), then whatever refers to it.
-func (c *copier) copyImage(ctx context.Context, ref oras.Reference) (ocispec.Descriptor, error) {
-	desc, err := c.src.Resolve(ctx, ref)
-	if err != nil {
-		return desc, err
-	}
-	desc = ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
-	var images []digest.Digest
-	if err := c.copyNode(ctx, desc, !c.layers, &images); err != nil {
-		return desc, err
-	}
-	for _, d := range images {
-		if err := c.copyReferrers(ctx, d, 1); err != nil {
-			return desc, err
-		}
-	}
-	return desc, nil
+func newFixtureCopy(repo *oras.Repository, dst *oci.Store, layers bool) *fixtureCopy {
+	return &fixtureCopy{repo: repo, dst: dst, layers: layers, isImage: map[digest.Digest]bool{},
+		layersOut: map[digest.Digest]bool{}, signs: map[digest.Digest][]ocispec.Descriptor{}, counted: map[digest.Digest]bool{}}
 }
 
-// copyReferrers copies the artifacts attached to d and, to
-// oras.MaxDiscoverDepth, those attached to them.
-func (c *copier) copyReferrers(ctx context.Context, d digest.Digest, depth int) error {
-	if depth > oras.MaxDiscoverDepth {
-		return nil
-	}
-	subject := c.repo.WithDigest(d)
-	list, err := c.src.Referrers(ctx, subject, "")
-	if err != nil {
+// plain is a descriptor as the layout's index keeps it.
+func plain(d ocispec.Descriptor) ocispec.Descriptor {
+	return ocispec.Descriptor{MediaType: d.MediaType, Digest: d.Digest, Size: d.Size}
+}
+
+// copy copies the image root names (an index with its platform
+// manifests), then, for each of its manifests, whatever refers to it, to
+// oras.MaxDiscoverDepth.
+func (c *fixtureCopy) copy(ctx context.Context, root ocispec.Descriptor) error {
+	if err := c.findImage(ctx, root); err != nil {
 		return err
 	}
-	sigRef := c.repo
-	sigRef.Digest, sigRef.Tag = "", oras.CosignSignatureTag(d)
-	sig, err := c.src.Resolve(ctx, sigRef)
-	switch {
-	case err == nil:
-		sig = ocispec.Descriptor{MediaType: sig.MediaType, Digest: sig.Digest, Size: sig.Size}
-		c.cosign = append(c.cosign, cosignSig{of: d, sig: sig})
-		list = append(list, sig)
-	case !errors.Is(err, oras.ErrNotFound):
+	opts := orasgo.ExtendedCopyGraphOptions{
+		CopyGraphOptions: orasgo.CopyGraphOptions{FindSuccessors: c.successors, PostCopy: c.count, OnCopySkipped: c.count},
+		Depth:            oras.MaxDiscoverDepth,
+		FindPredecessors: c.predecessors,
+	}
+	// The image first: its referrers lead to it only through their
+	// subject, which a registry may spell wrong.
+	if err := orasgo.CopyGraph(ctx, c.repo, c.dst, root, opts.CopyGraphOptions); err != nil {
 		return err
 	}
-	for _, r := range list {
-		if c.done[r.Digest] {
-			continue
-		}
-		var manifests []digest.Digest
-		if err := c.copyNode(ctx, r, false, &manifests); err != nil {
+	for _, m := range c.image {
+		if err := orasgo.ExtendedCopyGraph(ctx, c.repo, c.dst, m, opts); err != nil {
 			return err
-		}
-		for _, m := range manifests {
-			if err := c.copyReferrers(ctx, m, depth+1); err != nil {
-				return err
-			}
 		}
 	}
 	return nil
@@ -276,56 +278,87 @@ func (c *copier) copyReferrers(ctx context.Context, d digest.Digest, depth int) 
 // manifest is the part of every manifest kind (OCI or Docker image,
 // index or list, artifact) that names other content.
 type manifest struct {
-	Config    *ocispec.Descriptor  `json:"config"`
 	Layers    []ocispec.Descriptor `json:"layers"`
 	Blobs     []ocispec.Descriptor `json:"blobs"`
 	Manifests []ocispec.Descriptor `json:"manifests"`
 }
 
-// copyNode copies desc and what it names, children first, so the layout
-// never holds a manifest whose content was not written. skipLayers leaves
-// image layers out. Manifests copied are appended to manifests.
-func (c *copier) copyNode(ctx context.Context, desc ocispec.Descriptor, skipLayers bool, manifests *[]digest.Digest) error {
-	if c.done[desc.Digest] {
+// findImage records the manifests of the image desc names and their layers.
+func (c *fixtureCopy) findImage(ctx context.Context, desc ocispec.Descriptor) error {
+	if c.isImage[desc.Digest] || !oras.IsManifest(desc.MediaType) {
 		return nil
 	}
-	c.done[desc.Digest] = true
-	b, err := c.src.Fetch(ctx, c.repo, desc)
+	c.isImage[desc.Digest] = true
+	c.image = append(c.image, plain(desc))
+	b, err := content.FetchAll(ctx, c.repo, desc)
 	if err != nil {
 		return err
 	}
-	isManifest := oras.IsManifest(desc.MediaType)
-	if isManifest {
-		*manifests = append(*manifests, desc.Digest)
-		var m manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("manifest %s: %w", desc.Digest, err)
+	}
+	for _, child := range m.Manifests {
+		if err := c.findImage(ctx, child); err != nil {
+			return err
 		}
-		for _, child := range m.Manifests {
-			if err := c.copyNode(ctx, child, skipLayers, manifests); err != nil {
-				return err
-			}
-		}
-		if m.Config != nil {
-			if err := c.copyNode(ctx, *m.Config, skipLayers, manifests); err != nil {
-				return err
-			}
-		}
+	}
+	if !c.layers {
 		for _, l := range append(m.Layers, m.Blobs...) {
-			if skipLayers {
-				c.skipped++
-				continue
-			}
-			if err := c.copyNode(ctx, l, skipLayers, manifests); err != nil {
-				return err
-			}
+			c.layersOut[l.Digest] = true
+			c.skipped++
 		}
 	}
-	plain := ocispec.Descriptor{MediaType: desc.MediaType, Digest: desc.Digest, Size: desc.Size}
-	if err := c.dst.Push(ctx, plain, bytes.NewReader(b)); err != nil && !errors.Is(err, errdef.ErrAlreadyExists) {
-		return fmt.Errorf("writing %s: %w", desc.Digest, err)
+	return nil
+}
+
+// predecessors are the repository's (referrers and cosign's tag); a
+// cosign signature that its tag names is remembered.
+func (c *fixtureCopy) predecessors(ctx context.Context, src content.ReadOnlyGraphStorage, node ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	list, err := src.Predecessors(ctx, node)
+	if err != nil {
+		return nil, err
 	}
-	if isManifest {
+	for _, p := range list {
+		if p.ArtifactType != oras.CosignSignatureArtifactType {
+			continue
+		}
+		// A signature cosign attached through the referrers API has the
+		// same type; only the one at the tag is tagged in the layout.
+		tagged, err := c.repo.Resolve(ctx, oras.CosignSignatureTag(node.Digest))
+		switch {
+		case err == nil && tagged.Digest == p.Digest:
+			c.cosign = append(c.cosign, cosignSig{of: node.Digest, sig: plain(p)})
+			c.signs[p.Digest] = append(c.signs[p.Digest], plain(node))
+		case err != nil && !errors.Is(err, oras.ErrNotFound):
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// successors are content.Successors, less the image's layers without
+// --with-layers, plus what a cosign signature signs.
+func (c *fixtureCopy) successors(ctx context.Context, fetcher content.Fetcher, desc ocispec.Descriptor) ([]ocispec.Descriptor, error) {
+	succ, err := content.Successors(ctx, fetcher, desc)
+	if err != nil {
+		return nil, err
+	}
+	if c.isImage[desc.Digest] {
+		succ = slices.DeleteFunc(succ, func(d ocispec.Descriptor) bool { return c.layersOut[d.Digest] })
+	}
+	return append(succ, c.signs[desc.Digest]...), nil
+}
+
+// count counts what the layout holds of the copy, copied now or before.
+func (c *fixtureCopy) count(_ context.Context, d ocispec.Descriptor) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.counted[d.Digest] {
+		return nil
+	}
+	c.counted[d.Digest] = true
+	if oras.IsManifest(d.MediaType) {
 		c.manifests++
 	} else {
 		c.blobs++
