@@ -16,10 +16,10 @@ import (
 	"os"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
-	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 )
 
@@ -38,6 +38,10 @@ type Resources struct {
 	CertificateStores   []v1beta1.CertificateStore
 	// Skipped lists documents that are not ratify resources, for warnings.
 	Skipped []string
+	// Warnings are the fields of the resources that ratify ignores, as
+	// Ratify does (most are typos): `Store store-oras: unknown field
+	// "spec.parameters.cosignEnabld"`.
+	Warnings []string
 }
 
 // LoadFile reads the resources of a YAML file.
@@ -64,6 +68,7 @@ func Load(r io.Reader) (*Resources, error) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxFileBytes)
 	}
 	res := &Resources{}
+	dec := v1beta1.NewDecoder()
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for i := 1; ; i++ {
 		doc, err := reader.Read()
@@ -76,7 +81,7 @@ func Load(r io.Reader) (*Resources, error) {
 		if len(bytes.TrimSpace(doc)) == 0 {
 			continue
 		}
-		if err := res.add(i, doc); err != nil {
+		if err := res.add(dec, i, doc); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i, err)
 		}
 	}
@@ -91,7 +96,7 @@ type header struct {
 	} `json:"metadata"`
 }
 
-func (res *Resources) add(i int, doc []byte) error {
+func (res *Resources) add(dec *v1beta1.Decoder, i int, doc []byte) error {
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		return err
@@ -117,60 +122,54 @@ func (res *Resources) add(i int, doc []byte) error {
 	if h.Metadata.Name == "" {
 		return fmt.Errorf("%s: metadata.name is required", h.Kind)
 	}
-	var err2 error
-	switch h.Kind {
-	case "Store":
-		res.Stores, err2 = decode(js, res.Stores)
-	case "Verifier":
-		res.Verifiers, err2 = decode(js, res.Verifiers)
-	case "NamespacedVerifier":
-		res.NamespacedVerifiers, err2 = decode(js, res.NamespacedVerifiers)
-	case "KeyManagementProvider":
-		res.KMPs, err2 = decode(js, res.KMPs)
-	case "NamespacedKeyManagementProvider":
-		res.NamespacedKMPs, err2 = decode(js, res.NamespacedKMPs)
-	case "Policy":
-		res.Policies, err2 = decode(js, res.Policies)
-	case "NamespacedPolicy":
-		res.NamespacedPolicies, err2 = decode(js, res.NamespacedPolicies)
-	case "CertificateStore":
-		res.CertificateStores, err2 = decode(js, res.CertificateStores)
-	default:
+	if !kinds[h.Kind] {
 		return fmt.Errorf("unknown kind %s in %s", h.Kind, h.APIVersion)
 	}
-	if err2 != nil {
-		return fmt.Errorf("%s %q: %w", h.Kind, h.Metadata.Name, err2)
+	// Strictly, as the API server decodes: unknown fields are warnings, and
+	// the resource loads as Ratify would load it.
+	obj, warnings, err := dec.Decode(doc)
+	if err != nil {
+		return fmt.Errorf("%s %q: %w", h.Kind, h.Metadata.Name, err)
+	}
+	if m, ok := obj.(metav1.Object); !ok || m.GetName() == "" {
+		// The header matched names in any case; the decoder does not.
+		return fmt.Errorf("%s: metadata.name is required", h.Kind)
+	}
+	res.Warnings = append(res.Warnings, warnings...)
+	switch o := obj.(type) {
+	case *v1beta1.Store:
+		res.Stores = append(res.Stores, *o)
+	case *v1beta1.Verifier:
+		res.Verifiers = append(res.Verifiers, *o)
+	case *v1beta1.NamespacedVerifier:
+		res.NamespacedVerifiers = append(res.NamespacedVerifiers, *o)
+	case *v1beta1.KeyManagementProvider:
+		res.KMPs = append(res.KMPs, *o)
+	case *v1beta1.NamespacedKeyManagementProvider:
+		res.NamespacedKMPs = append(res.NamespacedKMPs, *o)
+	case *v1beta1.Policy:
+		res.Policies = append(res.Policies, *o)
+	case *v1beta1.NamespacedPolicy:
+		res.NamespacedPolicies = append(res.NamespacedPolicies, *o)
+	case *v1beta1.CertificateStore:
+		res.CertificateStores = append(res.CertificateStores, *o)
 	}
 	return nil
 }
 
-// decode strictly decodes one resource and appends it: a misspelt field is
-// an error, not a silently ignored setting.
-func decode[T any](js []byte, list []T) ([]T, error) {
-	var v T
-	if err := yaml.UnmarshalStrict(js, &v); err != nil {
-		return list, err
-	}
-	return append(list, v), nil
+// kinds are the kinds a resources file may hold (not their lists).
+var kinds = map[string]bool{
+	"Store": true, "Verifier": true, "NamespacedVerifier": true, "KeyManagementProvider": true,
+	"NamespacedKeyManagementProvider": true, "Policy": true, "NamespacedPolicy": true, "CertificateStore": true,
 }
 
-// StoreConfigs turns the Store resources into store configurations.
-func (res *Resources) StoreConfigs() ([]oras.Config, error) {
-	var out []oras.Config
-	for _, s := range res.Stores {
-		cfg, err := oras.ConfigFromParameters(s.Name, s.Spec.Name, s.Spec.Parameters.Raw)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, cfg)
-	}
-	return out, nil
-}
-
-// Warn logs the skipped documents.
+// Warn logs the skipped documents and the ignored fields.
 func (res *Resources) Warn(log *slog.Logger) {
 	for _, s := range res.Skipped {
 		log.Warn("resource ignored", "document", s)
+	}
+	for _, w := range res.Warnings {
+		log.Warn("resource field ignored", "warning", w)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 )
 
 const guideStore = `apiVersion: config.ratify.deislabs.io/v1beta1
@@ -60,10 +61,12 @@ func TestLoadErrors(t *testing.T) {
 		{"kind: Store\nmetadata: {name: x}", "apiVersion and kind are required"},
 		{"apiVersion: config.ratify.deislabs.io/v1alpha1\nkind: Store\nmetadata: {name: x}", "unsupported apiVersion"},
 		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nspec: {name: oras}", "metadata.name is required"},
-		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {name: x}\nspec: {name: oras, bogus: 1}", `unknown field "bogus"`},
 		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {name: x}\nspec: [1, 2]", "Store \"x\""},
 		{"a: [unclosed", "document 1"},
 		{"---\n---\n- just\n- a list", "document"},
+		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: StoreList\nmetadata: {name: x}", "unknown kind StoreList"},
+		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {Name: x}", "metadata.name is required"},
+		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {name: x}\nspec: {name: [oras]}", `Store "x"`},
 	} {
 		_, err := Load(strings.NewReader(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -81,11 +84,17 @@ func FuzzLoad(f *testing.F) {
 	f.Add("apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {name: x}\nspec: {parameters: {useHttp: true}}")
 	f.Add("---\n---\n")
 	f.Add("{\"apiVersion\": 1}")
+	for _, c := range unknownFieldCases {
+		f.Add(c.doc)
+	}
 	f.Fuzz(func(t *testing.T, doc string) {
 		res, err := Load(strings.NewReader(doc))
 		if err != nil {
 			return
 		}
 		_, _ = res.StoreConfigs()
+		for _, obj := range objects(res) {
+			_, _, _ = v1beta1.Parameters(obj)
+		}
 	})
 }
