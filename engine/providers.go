@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine/config"
 )
 
@@ -20,8 +20,8 @@ import (
 // without a namespace (a resources file) is taken to be in ownNS.
 func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
 	reg := kmp.NewRegistry()
-	add := func(kind, ns, name, typ string, raw json.RawMessage) error {
-		err := reg.Add(ns, name, typ, raw)
+	add := func(kind, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
+		err := addKMP(reg, ns, name, spec)
 		if errors.Is(err, kmp.ErrDuplicate) {
 			return fmt.Errorf("%s %s: %w", kind, kmp.Ref(ns, name), err)
 		}
@@ -31,12 +31,12 @@ func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
 		return nil
 	}
 	for _, k := range res.KMPs {
-		if err := add("KeyManagementProvider", "", k.Name, k.Spec.Type, k.Spec.Parameters.Raw); err != nil {
+		if err := add("KeyManagementProvider", "", k.Name, k.Spec); err != nil {
 			return nil, err
 		}
 	}
 	for _, k := range res.NamespacedKMPs {
-		if err := add("NamespacedKeyManagementProvider", config.Namespace(k.Namespace), k.Name, k.Spec.Type, k.Spec.Parameters.Raw); err != nil {
+		if err := add("NamespacedKeyManagementProvider", config.Namespace(k.Namespace), k.Name, k.Spec); err != nil {
 			return nil, err
 		}
 	}
@@ -46,7 +46,7 @@ func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
 			ns = ownNS
 		}
 		reg.Warn(fmt.Sprintf("CertificateStore %s/%s is deprecated: use a KeyManagementProvider of type inline with contentType: certificate", ns, cs.Name))
-		p, err := certificateStore(cs.Name, cs.Spec.Provider, cs.Spec.Parameters.Raw)
+		p, err := certificateStore(cs.Name, cs.Spec)
 		if err != nil {
 			reg.Warn(err.Error())
 		}
@@ -63,17 +63,50 @@ func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
 	return reg, nil
 }
 
+// addKMP registers the provider of one KeyManagementProvider resource. One
+// that cannot be built is registered as failing with the error it returns
+// (as Registry.Add does), so its users are denied with the reason.
+func addKMP(reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
+	ref := kmp.Ref(ns, name)
+	var (
+		p   kmp.Provider
+		err error
+	)
+	switch spec.Type {
+	case v1beta1.KMPInline:
+		var params v1beta1.InlineParameters
+		if params, _, err = spec.InlineParameters(); err == nil {
+			p, err = kmp.NewInline(ref, params.ContentType, params.Value)
+		}
+	case v1beta1.KMPAzureKeyVault:
+		// Decoded and validated now, so a mistake is reported; the
+		// provider itself is the family's (unsupported for now).
+		if _, _, verr := spec.AzureKeyVaultParameters(); verr != nil {
+			reg.Warn(fmt.Sprintf("key management provider %s: %v", ref, verr))
+		}
+		return reg.Add(ns, name, spec.Type, spec.Parameters.Raw)
+	default:
+		return reg.Add(ns, name, spec.Type, spec.Parameters.Raw)
+	}
+	if err != nil {
+		err = fmt.Errorf("key management provider %s: %w", ref, err)
+		p = kmp.Failing(err)
+	}
+	if aerr := reg.AddProvider(ns, name, p); aerr != nil {
+		return aerr // a duplicate: a configuration error, whatever the build gave
+	}
+	return err
+}
+
 // certificateStore builds the deprecated CertificateStore's provider.
-func certificateStore(name, provider string, raw json.RawMessage) (kmp.Provider, error) {
-	if provider != "inline" {
-		return kmp.Failing(fmt.Errorf("CertificateStore %s: provider %q is not supported (supported: inline)", name, provider)),
-			fmt.Errorf("CertificateStore %s: provider %q is not supported", name, provider)
+func certificateStore(name string, spec v1beta1.CertificateStoreSpec) (kmp.Provider, error) {
+	if spec.Provider != v1beta1.KMPInline {
+		return kmp.Failing(fmt.Errorf("CertificateStore %s: provider %q is not supported (supported: inline)", name, spec.Provider)),
+			fmt.Errorf("CertificateStore %s: provider %q is not supported", name, spec.Provider)
 	}
-	var p struct {
-		Value string `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		err = fmt.Errorf("CertificateStore %s: parameters: %w", name, err)
+	p, _, err := spec.InlineParameters()
+	if err != nil {
+		err = fmt.Errorf("CertificateStore %s: %w", name, err)
 		return kmp.Failing(err), err
 	}
 	prov, err := kmp.NewInlineCertificates(name, p.Value)

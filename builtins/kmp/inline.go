@@ -19,11 +19,6 @@ const (
 	ContentCertificate = "certificate"
 )
 
-type inlineParams struct {
-	ContentType string `json:"contentType"`
-	Value       string `json:"value"`
-}
-
 // inline holds keys or certificates given as PEM in the resource. Several
 // PEM blocks give several items, versioned by their position; inline items
 // have no name (a Verifier filtering keys by name never matches them).
@@ -32,30 +27,43 @@ type inline struct {
 	certs []Certificate
 }
 
-func newInline(ref string, raw json.RawMessage) (Provider, error) {
-	var p inlineParams
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("parameters: %w", err)
-	}
-	if strings.TrimSpace(p.Value) == "" {
+// NewInline is the inline provider ref of contentType (ContentKey or
+// ContentCertificate) holding the PEM text value: the decoded parameters
+// of an `inline` KeyManagementProvider.
+func NewInline(ref, contentType, value string) (Provider, error) {
+	if strings.TrimSpace(value) == "" {
 		return nil, fmt.Errorf("%w: parameters.value is empty", ErrBadContent)
 	}
 	in := &inline{}
 	var err error
-	switch p.ContentType {
+	switch contentType {
 	case ContentKey:
-		in.keys, err = ParseKeys(ref, p.Value)
+		in.keys, err = ParseKeys(ref, value)
 	case ContentCertificate:
-		in.certs, err = ParseCertificates(ref, p.Value)
+		in.certs, err = ParseCertificates(ref, value)
 	case "":
 		return nil, fmt.Errorf("parameters.contentType is required: %q or %q", ContentKey, ContentCertificate)
 	default:
-		return nil, fmt.Errorf("parameters.contentType %q: want %q or %q", p.ContentType, ContentKey, ContentCertificate)
+		return nil, fmt.Errorf("parameters.contentType %q: want %q or %q", contentType, ContentKey, ContentCertificate)
 	}
 	if err != nil {
 		return nil, err
 	}
 	return in, nil
+}
+
+// newInline is the factory of Registry.Add, for parameters in JSON: the
+// two fields NewInline takes. (The engine decodes resources itself and
+// calls NewInline.)
+func newInline(ref string, raw json.RawMessage) (Provider, error) {
+	var p struct {
+		ContentType string `json:"contentType"`
+		Value       string `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("parameters: %w", err)
+	}
+	return NewInline(ref, p.ContentType, p.Value)
 }
 
 // NewInlineCertificates is the deprecated CertificateStore's inline
