@@ -118,52 +118,45 @@ func buildPolicies(ctx context.Context, res *config.Resources) (*policySet, erro
 }
 
 func verifierInput(name, ns string, spec v1beta1.VerifierSpec) compile.Verifier {
-	typ := spec.Type
-	if typ == "" {
-		typ = spec.Name
-	}
 	var types []string
 	for _, t := range strings.Split(spec.ArtifactTypes, ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			types = append(types, t)
 		}
 	}
-	return compile.Verifier{Name: name, Namespace: ns, Type: typ, ArtifactTypes: types, Parameters: spec.Parameters.Raw}
-}
-
-// policyParams are the parameters of every policy type.
-type policyParams struct {
-	Policy      string                 `json:"policy"`
-	Validations []celpolicy.Validation `json:"validations"`
+	return compile.Verifier{Name: name, Namespace: ns, Type: spec.VerifierType(), ArtifactTypes: types, Parameters: spec.Parameters.Raw}
 }
 
 // fromSpec builds a policy from a Policy spec; nil means the compiled default.
 func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec, vs []compile.Verifier) (*policy, error) {
 	p := &policy{name: name, scope: scope}
-	typ := v1beta1.PolicyConfig
-	var raw json.RawMessage
-	if spec != nil {
-		typ, raw = spec.Type, spec.Parameters.Raw
-	}
-	var params policyParams
-	if typ != v1beta1.PolicyConfig && len(raw) > 0 {
-		if err := json.Unmarshal(raw, &params); err != nil {
-			return nil, fmt.Errorf("%s: parameters: %w", name, err)
-		}
+	if spec == nil {
+		spec = &v1beta1.PolicySpec{Type: v1beta1.PolicyConfig}
 	}
 	sources := sourceNames(vs)
 	var err error
-	switch typ {
+	switch spec.Type {
 	case v1beta1.PolicyConfig:
+		if _, _, err = spec.ConfigPolicyParameters(); err != nil {
+			break
+		}
 		p.compiled = true
-		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: raw, Sources: append(sources, name)})
+		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: spec.Parameters.Raw, Sources: append(sources, name)})
 		if err == nil {
 			p.rego, err = opa.Compile(ctx, map[string]string{"compiled.rego": p.source}, opa.Allow)
 		}
 	case v1beta1.PolicyRego:
+		var params v1beta1.RegoParameters
+		if params, _, err = spec.RegoParameters(); err != nil {
+			break
+		}
 		p.source = params.Policy
 		p.rego, err = opa.Compile(ctx, map[string]string{"policy.rego": params.Policy}, opa.Allow)
 	case v1beta1.PolicyRatifyRego:
+		var params v1beta1.RatifyRegoParameters
+		if params, _, err = spec.RatifyRegoParameters(); err != nil {
+			break
+		}
 		var verify string
 		verify, err = compile.Rego(compile.Input{Verifiers: vs, Package: "ratify.compiled", Sources: sources})
 		if err == nil {
@@ -174,11 +167,19 @@ func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec,
 			p.rego, err = opa.Compile(ctx, map[string]string{"policy.rego": params.Policy}, opa.Valid)
 		}
 	case v1beta1.PolicyCEL:
-		b, _ := json.MarshalIndent(params.Validations, "", "  ")
+		var params v1beta1.CELParameters
+		if params, _, err = spec.CELParameters(); err != nil {
+			break
+		}
+		validations := make([]celpolicy.Validation, len(params.Validations))
+		for i, v := range params.Validations {
+			validations[i] = celpolicy.Validation{Expression: v.Expression, Message: v.Message}
+		}
+		b, _ := json.MarshalIndent(validations, "", "  ")
 		p.source = string(b)
-		p.cel, err = celpolicy.Compile(params.Validations)
+		p.cel, err = celpolicy.Compile(validations)
 	default:
-		err = fmt.Errorf("unknown policy type %q (supported: %s, %s, %s, %s)", typ,
+		err = fmt.Errorf("unknown policy type %q (supported: %s, %s, %s, %s)", spec.Type,
 			v1beta1.PolicyConfig, v1beta1.PolicyRatifyRego, v1beta1.PolicyRego, v1beta1.PolicyCEL)
 	}
 	if err != nil {

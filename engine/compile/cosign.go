@@ -1,34 +1,22 @@
 package compile
 
 import (
-	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/runtime"
+
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 )
 
-// cosignParams are a cosign Verifier's parameters, as in Ratify.
-type cosignParams struct {
-	TrustPolicies []cosignTrustPolicy `json:"trustPolicies"`
-}
-
-type cosignTrustPolicy struct {
-	Name   string   `json:"name"`
-	Scopes []string `json:"scopes"`
-	Keys   []struct {
-		Provider string `json:"provider"`
-		Name     string `json:"name,omitempty"`
-		Version  string `json:"version,omitempty"`
-	} `json:"keys"`
-	TLogVerify *bool           `json:"tLogVerify,omitempty"`
-	Keyless    json.RawMessage `json:"keyless,omitempty"`
-}
-
 func (g *gen) cosign(i int, v Verifier) {
-	var p cosignParams
-	if err := json.Unmarshal(nonNull(v.Parameters), &p); err != nil {
-		g.configError("%s: parameters: %v", v.display(), err)
+	// The checks below are the compiler's (their messages are the
+	// policy's reasons); unknown fields were reported when loading.
+	p, _, err := v1beta1.DecodeParameters[v1beta1.CosignParameters](runtime.RawExtension{Raw: v.Parameters})
+	if errors.Is(err, v1beta1.ErrMalformedParameters) {
+		g.configError("%s: %v", v.display(), err)
 		g.line("v%d_report := false if false", i)
 		return
 	}
@@ -63,11 +51,11 @@ func (g *gen) cosign(i int, v Verifier) {
 	}
 	// The trust policy for the image: the one whose scope matches, else the
 	// `*` one (scopes do not overlap, so at most one specific scope matches).
-	var wildcard *cosignTrustPolicy
+	var wildcard *v1beta1.CosignTrustPolicy
 	first := true
 	for j := range p.TrustPolicies {
 		tp := &p.TrustPolicies[j]
-		if len(tp.Keyless) > 0 && string(tp.Keyless) != "null" {
+		if tp.Keyless != nil {
 			g.configError("%s: trust policy %q: keyless verification is not supported yet", v.display(), tp.Name)
 		}
 		if len(tp.Keys) == 0 {
@@ -165,7 +153,7 @@ func wildcardWarning(scope string) string {
 		scope, prefix, prefix+"-other/app", prefix+"/*", prefix)
 }
 
-func indexOf(tps []cosignTrustPolicy, tp *cosignTrustPolicy) int {
+func indexOf(tps []v1beta1.CosignTrustPolicy, tp *v1beta1.CosignTrustPolicy) int {
 	for j := range tps {
 		if &tps[j] == tp {
 			return j
@@ -177,7 +165,7 @@ func indexOf(tps []cosignTrustPolicy, tp *cosignTrustPolicy) int {
 // checkScopes enforces Ratify's rules on scopes already normalised (and so
 // validated) by oras.NormalizeScope: one `*` at most, and no scope of one
 // policy may overlap a scope of any policy (so the choice is never ambiguous).
-func checkScopes(tps []cosignTrustPolicy) error {
+func checkScopes(tps []v1beta1.CosignTrustPolicy) error {
 	type owned struct{ scope, policy string }
 	var all []owned
 	wild := 0

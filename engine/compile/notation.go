@@ -2,29 +2,24 @@ package compile
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
-)
 
-// notationParams are a notation Verifier's parameters, as in Ratify.
-type notationParams struct {
-	// VerificationCertStores maps trust stores to key management providers,
-	// flat (`certs: [kmp]`, type taken from the trust policy) or nested
-	// (`ca: {certs: [kmp]}`).
-	VerificationCertStores map[string]json.RawMessage `json:"verificationCertStores"`
-	TrustPolicyDoc         json.RawMessage            `json:"trustPolicyDoc"`
-	// Certs is where the "Ratify on Azure" guide's YAML puts the store list
-	// by mistake: beside verificationCertStores instead of under it.
-	Certs json.RawMessage `json:"certs"`
-}
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
+)
 
 // trustStoreTypes are notation's trust store types.
 var trustStoreTypes = map[string]bool{"ca": true, "signingAuthority": true, "tsa": true}
 
 func (g *gen) notation(i int, v Verifier) {
-	var p notationParams
-	if err := json.Unmarshal(nonNull(v.Parameters), &p); err != nil {
-		g.configError("%s: parameters: %v", v.display(), err)
+	// The checks below are the compiler's (their messages are the
+	// policy's reasons); unknown fields were reported when loading.
+	p, _, err := v1beta1.DecodeParameters[v1beta1.NotationParameters](runtime.RawExtension{Raw: v.Parameters})
+	if errors.Is(err, v1beta1.ErrMalformedParameters) {
+		g.configError("%s: %v", v.display(), err)
 		g.line("v%d_report := false if false", i)
 		return
 	}
