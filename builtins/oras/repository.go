@@ -90,6 +90,11 @@ func (r *Repository) Fetch(ctx context.Context, target ocispec.Descriptor) (io.R
 	if err != nil {
 		return nil, err
 	}
+	if int64(len(b)) != target.Size {
+		// Cached by digest, the bytes are right; the descriptor is not.
+		return nil, &Error{Op: "fetch", Ref: r.name.Name() + "@" + target.Digest.String(), Kind: ErrDigestMismatch,
+			Err: fmt.Errorf("%d bytes, the descriptor says %d", len(b), target.Size)}
+	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
 
