@@ -42,9 +42,9 @@ type testKey struct {
 // algorithms are the key types cosign.verify supports.
 var algorithms = []string{"ECDSA-P256", "ECDSA-P384", "ECDSA-P521", "RSA-2048", "RSA-4096", "Ed25519"}
 
-// keys is the package's cache of test keys, shared read-only by parallel
+// testKeys is the package's cache of test keys, shared read-only by parallel
 // tests: RSA-4096 generation is slow. Each entry is made once.
-var keys sync.Map // "alg#slot" -> *cachedKey
+var testKeys sync.Map // "alg#slot" -> *cachedKey
 
 type cachedKey struct {
 	once sync.Once
@@ -56,7 +56,7 @@ type cachedKey struct {
 // distinct key of the same algorithm.
 func newKey(t testing.TB, alg string, slot int) *testKey {
 	t.Helper()
-	e, _ := keys.LoadOrStore(alg+"#"+strconv.Itoa(slot), &cachedKey{})
+	e, _ := testKeys.LoadOrStore(alg+"#"+strconv.Itoa(slot), &cachedKey{})
 	c := e.(*cachedKey)
 	c.once.Do(func() { c.key, c.err = makeKey(alg) })
 	if c.err != nil {
