@@ -8,32 +8,25 @@ import (
 	"oras.land/oras-go/v2/registry/remote/credentials"
 )
 
-// AuthProvider supplies the credential for a registry host. The store asks
-// for it whenever the registry challenges (Basic or Bearer token exchange is
-// then done by oras-go's auth client). Implementations must be safe for
-// concurrent use; later providers (Azure workload identity, Kubernetes
-// secrets) implement the same interface.
-type AuthProvider interface {
-	Credential(ctx context.Context, registry string) (auth.Credential, error)
-}
+// Credentials are oras-go's auth.CredentialFunc: the store asks its
+// Config.Auth for the credential of a registry host whenever the registry
+// challenges (Basic or Bearer token exchange is then done by oras-go's
+// auth client), so any oras-go credential function plugs in: a docker
+// config's (NewDockerConfigAuth), a static one (StaticAuth), later Azure
+// workload identity or Kubernetes secrets. Functions must be safe for
+// concurrent use, and every one that holds a secret is bound to its hosts
+// (BoundTo).
 
-// AuthProviderFunc adapts a function to AuthProvider.
-type AuthProviderFunc func(ctx context.Context, registry string) (auth.Credential, error)
-
-// Credential calls f.
-func (f AuthProviderFunc) Credential(ctx context.Context, registry string) (auth.Credential, error) {
-	return f(ctx, registry)
-}
-
-// Anonymous is the provider with no credentials.
-var Anonymous AuthProvider = AuthProviderFunc(func(context.Context, string) (auth.Credential, error) {
+// Anonymous is the credential function with no credentials.
+func Anonymous(context.Context, string) (auth.Credential, error) {
 	return auth.EmptyCredential, nil
-})
+}
 
 // StaticAuth answers Username and Password to the registry hosts in Hosts
 // (entries as in BoundTo) and the empty credential to every other host.
 // With no Hosts it answers no host: a static password never goes to a
-// registry it was not configured for.
+// registry it was not configured for. Its Credential method is the
+// credential function (Config{Auth: StaticAuth{...}.Credential}).
 type StaticAuth struct {
 	Username string
 	Password string
@@ -43,16 +36,16 @@ type StaticAuth struct {
 // Credential returns the static credential when registry is one of Hosts.
 func (s StaticAuth) Credential(ctx context.Context, registry string) (auth.Credential, error) {
 	cred := auth.Credential{Username: s.Username, Password: s.Password}
-	return BoundTo(s.Hosts, AuthProviderFunc(func(context.Context, string) (auth.Credential, error) {
+	return BoundTo(s.Hosts, func(context.Context, string) (auth.Credential, error) {
 		return cred, nil
-	})).Credential(ctx, registry)
+	})(ctx, registry)
 }
 
 // NewDockerConfigAuth reads credentials the way the docker CLI does: from
 // path when given, else from $DOCKER_CONFIG/config.json or
 // ~/.docker/config.json, including credential helpers. A missing file means
 // anonymous access, as with docker.
-func NewDockerConfigAuth(path string) (AuthProvider, error) {
+func NewDockerConfigAuth(path string) (auth.CredentialFunc, error) {
 	var (
 		store credentials.Store
 		err   error
@@ -66,8 +59,5 @@ func NewDockerConfigAuth(path string) (AuthProvider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker config credentials: %w", err)
 	}
-	get := credentials.Credential(store)
-	return AuthProviderFunc(func(ctx context.Context, registry string) (auth.Credential, error) {
-		return get(ctx, registry)
-	}), nil
+	return credentials.Credential(store), nil
 }

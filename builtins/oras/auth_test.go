@@ -80,7 +80,7 @@ func TestStaticCredentialsGoOnlyToTheirHosts(t *testing.T) {
 			if got := trap.authorizations(); len(got) != 0 {
 				t.Fatalf("the other registry was sent credentials: %q", got)
 			}
-			if c, err := cfg.Auth.Credential(ctx, trap.Host); err != nil || c != auth.EmptyCredential {
+			if c, err := cfg.Auth(ctx, trap.Host); err != nil || c != auth.EmptyCredential {
 				t.Fatalf("provider answered %v %v for %s", c, err, trap.Host)
 			}
 		})
@@ -111,7 +111,7 @@ func TestStaticCredentialsNeedHosts(t *testing.T) {
 
 func TestBoundTo(t *testing.T) {
 	secret := auth.Credential{Username: "u", Password: "p"}
-	inner := oras.AuthProviderFunc(func(context.Context, string) (auth.Credential, error) { return secret, nil })
+	inner := auth.CredentialFunc(func(context.Context, string) (auth.Credential, error) { return secret, nil })
 	p := oras.BoundTo([]string{"*.azurecr.io", "*.azurecr.us", "*.azurecr.cn", "Registry.Example.com:443", "127.0.0.1:5000", "docker.io"}, inner)
 	cases := []struct {
 		host string
@@ -138,7 +138,7 @@ func TestBoundTo(t *testing.T) {
 		{"", false},
 	}
 	for _, c := range cases {
-		got, err := p.Credential(context.Background(), c.host)
+		got, err := p(context.Background(), c.host)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestBoundTo(t *testing.T) {
 			t.Errorf("%q: credential sent = %v, want %v", c.host, got == secret, c.want)
 		}
 	}
-	if got, _ := oras.BoundTo(nil, inner).Credential(context.Background(), "myacr.azurecr.io"); got != auth.EmptyCredential {
+	if got, _ := oras.BoundTo(nil, inner)(context.Background(), "myacr.azurecr.io"); got != auth.EmptyCredential {
 		t.Error("a provider bound to no host answered a credential")
 	}
 }

@@ -101,9 +101,10 @@ func matchHost(patterns []hostPattern, host string) bool {
 	return false
 }
 
-// BoundTo restricts p to the registry hosts in hosts: p is asked for the
-// credential of a host in the list, and every other host gets
-// auth.EmptyCredential (anonymous access) without p being asked. Entries
+// BoundTo restricts the credential function p to the registry hosts in
+// hosts: p is asked for the credential of a host in the list, and every
+// other host gets auth.EmptyCredential (anonymous access) without p being
+// asked. Entries
 // are `host[:port]`, compared in the canonical spelling of references
 // (case-insensitive, `:443` implied, Docker Hub's aliases as `docker.io`),
 // or `*.domain[:port]`, which matches every subdomain of domain (not
@@ -114,14 +115,14 @@ func matchHost(patterns []hostPattern, host string) bool {
 // Every provider that holds a secret is bound this way, because the store
 // routes references it has no scope for to the first store without scopes:
 // the binding has to hold inside the provider.
-func BoundTo(hosts []string, p AuthProvider) AuthProvider {
+func BoundTo(hosts []string, p auth.CredentialFunc) auth.CredentialFunc {
 	patterns := parseHostPatterns(hosts)
-	return AuthProviderFunc(func(ctx context.Context, registry string) (auth.Credential, error) {
+	return func(ctx context.Context, registry string) (auth.Credential, error) {
 		if !matchHost(patterns, registry) {
 			return auth.EmptyCredential, nil
 		}
-		return p.Credential(ctx, registry)
-	})
+		return p(ctx, registry)
+	}
 }
 
 // scopeHosts are the registry hosts named by store scopes (`host/repo`,

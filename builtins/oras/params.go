@@ -105,7 +105,7 @@ func NewConfig(name, storeType string, s StoreSettings) (Config, error) {
 
 // NewAuth builds the auth provider a selects for a store with the given
 // scopes, bound to the hosts its credentials are for.
-func NewAuth(a *AuthSettings, scopes []string) (AuthProvider, error) {
+func NewAuth(a *AuthSettings, scopes []string) (auth.CredentialFunc, error) {
 	if a == nil {
 		// Ratify's default is the docker config.
 		return NewDockerConfigAuth("")
@@ -121,7 +121,7 @@ func NewAuth(a *AuthSettings, scopes []string) (AuthProvider, error) {
 	if len(hosts) == 0 {
 		hosts = scopeHosts(scopes)
 	}
-	bound := func(p AuthProvider) AuthProvider {
+	bound := func(p auth.CredentialFunc) auth.CredentialFunc {
 		if len(hosts) == 0 {
 			return p
 		}
@@ -143,13 +143,13 @@ func NewAuth(a *AuthSettings, scopes []string) (AuthProvider, error) {
 				"add authProvider.hosts (such as [registry.example.com]) or scopes with a host (such as [registry.example.com/*]); " +
 				"without them the password would be sent to any registry an image names")
 		}
-		return StaticAuth{Username: a.Username, Password: a.Password, Hosts: hosts}, nil
+		return StaticAuth{Username: a.Username, Password: a.Password, Hosts: hosts}.Credential, nil
 	case AuthAnonymous:
 		return Anonymous, nil
 	}
 	if laterAuthProviders[a.Name] {
 		name := a.Name
-		return bound(AuthProviderFunc(func(_ context.Context, registry string) (auth.Credential, error) {
+		return bound(auth.CredentialFunc(func(_ context.Context, registry string) (auth.Credential, error) {
 			return auth.EmptyCredential, fmt.Errorf("registry %s asks for credentials, and auth provider %q is not supported by this version of ratify", registry, name)
 		})), nil
 	}

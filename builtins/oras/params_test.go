@@ -80,10 +80,10 @@ func TestLaterAuthProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Credential(context.Background(), "r.io"); err == nil || !strings.Contains(err.Error(), "not supported by this version") {
+	if _, err := a(context.Background(), "r.io"); err == nil || !strings.Contains(err.Error(), "not supported by this version") {
 		t.Errorf("r.io: %v", err)
 	}
-	if _, err := a.Credential(context.Background(), "other.io"); err != nil {
+	if _, err := a(context.Background(), "other.io"); err != nil {
 		t.Errorf("other.io: %v", err)
 	}
 }

@@ -126,13 +126,10 @@ func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*rem
 	policy := cfg.Retry.withDefaults()
 	// The budget counts every attempt; the retry policy does not retry its refusal.
 	rt := &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
-	authp := cfg.Auth
 	client := &auth.Client{
-		Client: &http.Client{Transport: rt},
-		Cache:  newBoundedAuthCache(),
-		Credential: func(ctx context.Context, hostport string) (auth.Credential, error) {
-			return authp.Credential(ctx, hostport)
-		},
+		Client:     &http.Client{Transport: rt},
+		Cache:      newBoundedAuthCache(),
+		Credential: cfg.Auth,
 	}
 	client.SetUserAgent("ratify")
 	b := &remoteBackend{cfg: cfg, client: client, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}

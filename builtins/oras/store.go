@@ -17,6 +17,7 @@ import (
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/content"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/seed-12b584bc/ratify/internal/lru"
 )
@@ -69,8 +70,10 @@ type Config struct {
 	PlainHTTP bool
 	// CAFile is a PEM bundle trusted in addition to the system roots.
 	CAFile string
-	// Auth supplies credentials; nil means anonymous.
-	Auth AuthProvider
+	// Auth supplies credentials, any oras-go credential function (see
+	// Anonymous, StaticAuth, NewDockerConfigAuth, BoundTo); nil means
+	// anonymous.
+	Auth auth.CredentialFunc
 	// Retry bounds retries of throttled (429) and failed (5xx) requests.
 	Retry RetryPolicy
 	// Transport is the base HTTP transport; nil means a clone of

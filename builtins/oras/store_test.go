@@ -193,7 +193,7 @@ func TestAuth(t *testing.T) {
 	}
 
 	wrong := remoteCfg()
-	wrong.Auth = oras.StaticAuth{Username: "ratify", Password: "wrong", Hosts: []string{reg.Host}}
+	wrong.Auth = oras.StaticAuth{Username: "ratify", Password: "wrong", Hosts: []string{reg.Host}}.Credential
 	if _, err := newStore(t, wrong).Resolve(ctx, ref); !errors.Is(err, oras.ErrUnauthorized) {
 		t.Fatalf("wrong password: %v, want ErrUnauthorized", err)
 	}
