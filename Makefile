@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench
+.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench policy-fixtures
 
 all: build
 
@@ -23,6 +23,13 @@ tools:
 ## fuzz targets run their seed corpus
 test: tools
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+## policy-fixtures: the images the shipped policies' tests expect, signed with fresh keys into an
+## OCI layout in DIR (default .fixtures/policies), with DIR/resources.yaml; then
+## bin/ratify policy test policies/ -c .fixtures/policies/resources.yaml
+DIR ?= .fixtures/policies
+policy-fixtures: build
+	$(BIN)/ratify policy fixtures $(DIR)
 
 ## generate: deepcopy code and CRD manifests from crds/v1beta1 (controller-gen)
 CONTROLLER_GEN ?= $(or $(RATIFY_TOOLS_DIR),.tools)/bin/controller-gen

@@ -1,15 +1,13 @@
 // Package policies_test runs the shipped policies' tests through the ratify
-// binary, against real signatures made at test time: images are signed in a
-// registry with notation-go and cosign's format, captured with `ratify
-// fixture copy` into an OCI layout under the names the Rego tests use
-// (localhost:5001/app:<tag>, ...), and the registry is stopped before any
-// test runs, so every verification is offline.
+// binary, against real signatures made at test time by `ratify policy
+// fixtures`, as a user runs them: the signed images in an OCI layout under
+// the names the Rego tests use (localhost:5001/app:<tag>, ...), and the
+// resources to test with, so every verification is offline.
 package policies_test
 
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,126 +15,106 @@ import (
 	"strings"
 	"testing"
 
-	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/registry/remote"
+	"sigs.k8s.io/yaml"
 
-	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/sign"
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
 
-// Identity is the subject of the signing certificate the policies trust.
-const identityCN = "ratify-policies"
-
-// world is the fixtures and the keys that signed them.
+// world is the binary and the fixtures it wrote.
 type world struct {
-	ratify   string // the binary
-	layout   string
-	good     *sign.PKI // the trusted CA and its leaf, CN=ratify-policies
-	other    *sign.PKI // another CA, same CN
-	impostor *sign.PKI // the trusted CA, another CN
-	key1     *sign.CosignKey
-	key2     *sign.CosignKey
-	rotating []*sign.CosignKey // versions 0 (retired), 1, 2
-}
-
-// fixtures lists the images: name in the layout, and how it is signed.
-func (w *world) fixtures(t *testing.T) map[string]func(*remote.Repository, string, ocispec.Descriptor) {
-	notationBy := func(ps ...*sign.PKI) func(*remote.Repository, string, ocispec.Descriptor) {
-		return func(r *remote.Repository, _ string, d ocispec.Descriptor) {
-			for _, p := range ps {
-				sign.Notation(t, p, r, d, sign.JWS)
-			}
-		}
-	}
-	cosignBy := func(k *sign.CosignKey) func(*remote.Repository, string, ocispec.Descriptor) {
-		return func(r *remote.Repository, name string, d ocispec.Descriptor) { sign.Cosign(t, k, r, name, d, "") }
-	}
-	both := func(r *remote.Repository, name string, d ocispec.Descriptor) {
-		notationBy(w.good)(r, name, d)
-		cosignBy(w.key1)(r, name, d)
-	}
-	return map[string]func(*remote.Repository, string, ocispec.Descriptor){
-		"localhost:5001/app:notation":           notationBy(w.good),
-		"localhost:5001/app:cosign":             cosignBy(w.key1),
-		"localhost:5001/app:both":               both,
-		"localhost:5001/app:unsigned":           nil,
-		"localhost:5001/app:notation-untrusted": notationBy(w.other),
-		"localhost:5001/app:notation-impostor":  notationBy(w.impostor),
-		"localhost:5001/app:two-notation":       notationBy(w.good, w.other),
-		"localhost:5001/app:cosign-key-2":       cosignBy(w.key2),
-		"localhost:5001/app:rotation-v0":        cosignBy(w.rotating[0]),
-		"localhost:5001/app:rotation-v1":        cosignBy(w.rotating[1]),
-		"localhost:5001/app:rotation-v2":        cosignBy(w.rotating[2]),
-		"localhost:5002/app:cosign":             cosignBy(w.key1),
-		"localhost:5002/app:cosign-key-2":       cosignBy(w.key2),
-		"localhost:5003/app:cosign":             cosignBy(w.key1),
-	}
+	ratify string // the binary
+	dir    string // what `ratify policy fixtures` wrote
+	res    string // its resources file
 }
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{ratify: buildRatify(t), layout: filepath.Join(t.TempDir(), "fixtures")}
-	w.good = sign.NewPKI(t, sign.Options{CommonName: identityCN})
-	w.other = sign.NewPKI(t, sign.Options{CommonName: identityCN})
-	w.impostor = sign.Issue(t, w.good, sign.Options{CommonName: "impostor"})
-	w.key1, w.key2 = sign.NewCosignKey(t), sign.NewCosignKey(t)
-	for range 3 {
-		w.rotating = append(w.rotating, sign.NewCosignKey(t))
+	w := &world{ratify: buildRatify(t), dir: filepath.Join(t.TempDir(), "fixtures")}
+	out := run(t, 0, w.ratify, "policy", "fixtures", w.dir)
+	w.res = filepath.Join(w.dir, "resources.yaml")
+	if !strings.Contains(out, w.res) {
+		t.Fatalf("ratify policy fixtures does not name %s:\n%s", w.res, out)
 	}
-
-	reg := regtest.StartOCI11(t, 0)
-	for name, signFn := range w.fixtures(t) {
-		// localhost:5001/app:tag is pushed as <reg>/r5001/app:tag and
-		// captured under its fixture name.
-		host, rest, _ := strings.Cut(name, "/")
-		repoName, tag, _ := strings.Cut(rest, ":")
-		srcRepo := "r" + strings.TrimPrefix(host, "localhost:") + "/" + repoName
-		repo := regtest.Repo(t, reg.Host, srcRepo, "", "")
-		d := regtest.PushImage(t, repo, tag)
-		if signFn != nil {
-			signFn(repo, reg.Host+"/"+srcRepo, d)
-		}
-		run(t, 0, w.ratify, "fixture", "copy", "-s", reg.Host+"/"+srcRepo+":"+tag, "--to", w.layout, "--plain-http", "--as", name)
-	}
-	reg.Stop()
 	return w
 }
 
-// resources writes a resources file: the layout as the registries, and the
-// key management providers the policies name, with keys as given.
-func (w *world) resources(t *testing.T, certs *sign.PKI, key1, key2 *sign.CosignKey) string {
+// images are the fixture images in the layout, by the names policies use.
+func (w *world) images(t *testing.T) []string {
 	t.Helper()
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
-	kmp := func(name, contentType, value string) string {
-		return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: %s}
-spec:
-  type: inline
-  parameters: {contentType: %s, value: %s}`, name, contentType, q(value))
+	b, err := os.ReadFile(filepath.Join(w.dir, "layout", "index.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	rotating := ""
-	for _, k := range w.rotating {
-		rotating += k.PublicPEM()
+	var index struct {
+		Manifests []struct {
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
 	}
-	docs := []string{
-		fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Store
-metadata: {name: fixtures}
-spec:
-  name: oci-layout
-  parameters:
-    path: %s
-    scopes: ["localhost:5001/*", "localhost:5002/*", "localhost:5003/*"]
-    cosignEnabled: true`, q(w.layout)),
-		kmp("notation-certs", "certificate", certs.CAPEM()),
-		kmp("cosign-key-1", "key", key1.PublicPEM()),
-		kmp("cosign-key-2", "key", key2.PublicPEM()),
-		kmp("cosign-rotating", "key", rotating),
+	if err := json.Unmarshal(b, &index); err != nil {
+		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "resources.yaml")
-	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")+"\n"), 0o600); err != nil {
+	var names []string
+	for _, m := range index.Manifests {
+		// Cosign signatures are tagged sha256-<hex>.sig beside their image.
+		if name := m.Annotations["org.opencontainers.image.ref.name"]; name != "" && !strings.HasSuffix(name, ".sig") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		t.Fatalf("no image in the layout:\n%s", b)
+	}
+	return names
+}
+
+// otherKeys writes the fixtures' resources with the cosign keys swapped and
+// another CA trusted for notation.
+func (w *world) otherKeys(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(w.res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := strings.Split(string(b), "\n---\n")
+	values := map[string]string{}
+	parsed := make([]map[string]any, len(docs))
+	for i, d := range docs {
+		if err := yaml.Unmarshal([]byte(d), &parsed[i]); err != nil {
+			t.Fatal(err)
+		}
+		if parsed[i]["kind"] == "KeyManagementProvider" {
+			name := parsed[i]["metadata"].(map[string]any)["name"].(string)
+			values[name] = parsed[i]["spec"].(map[string]any)["parameters"].(map[string]any)["value"].(string)
+		}
+	}
+	replace := map[string]string{
+		"notation-certs": sign.NewPKI(t, sign.Options{CommonName: "ratify-policies"}).CAPEM(),
+		"cosign-key-1":   values["cosign-key-2"],
+		"cosign-key-2":   values["cosign-key-1"],
+	}
+	for i, doc := range parsed {
+		if doc["kind"] != "KeyManagementProvider" {
+			continue
+		}
+		name := doc["metadata"].(map[string]any)["name"].(string)
+		if v, ok := replace[name]; ok {
+			if v == "" {
+				t.Fatalf("%s has no provider %s", w.res, name)
+			}
+			doc["spec"].(map[string]any)["parameters"].(map[string]any)["value"] = v
+			delete(replace, name)
+		}
+		out, err := yaml.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[i] = string(out)
+	}
+	if len(replace) > 0 {
+		t.Fatalf("%s lacks the providers %v", w.res, replace)
+	}
+	path := filepath.Join(t.TempDir(), "other-keys.yaml")
+	if err := os.WriteFile(path, []byte(strings.Join(docs, "\n---\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -151,7 +129,7 @@ type testResult struct {
 
 func TestShippedPolicies(t *testing.T) {
 	w := newWorld(t)
-	res := w.resources(t, w.good, w.key1, w.key2)
+	res := w.res
 
 	t.Run("ratify policy test", func(t *testing.T) {
 		out := run(t, 0, w.ratify, "policy", "test", ".", "-c", res, "-v")
@@ -190,7 +168,7 @@ func TestShippedPolicies(t *testing.T) {
 	t.Run("tests fail with other keys", func(t *testing.T) {
 		// The keys swapped and another CA trusted: the tests that expect an
 		// image to be allowed must fail, so they verify real signatures.
-		swapped := w.resources(t, w.other, w.key2, w.key1)
+		swapped := w.otherKeys(t)
 		var results []testResult
 		out, _ := runSplit(t, 2, w.ratify, "policy", "test", ".", "-c", swapped, "--format", "json")
 		if err := json.Unmarshal([]byte(out), &results); err != nil {
@@ -233,6 +211,8 @@ func TestShippedPolicies(t *testing.T) {
 			t.Errorf("an exempt namespace made builtin calls:\n%s", out)
 		}
 	})
+
+	t.Run("the compiled default decides as notation-or-cosign", func(t *testing.T) { compiledDefaultAgrees(t, w) })
 
 	t.Run("ratify opa", func(t *testing.T) {
 		// OPA's own test command, with the builtins bound to the resources;

@@ -4,7 +4,7 @@ import rego.v1
 
 import data.ratify.policies.exempt_namespaces as policy
 
-# Images of the fixtures policies_test.go signs; see policies/README.md.
+# Images `ratify policy fixtures` signs; see policies/README.md.
 image(tag, namespace) := {"reference": sprintf("localhost:5001/app:%s", [tag]), "namespace": namespace}
 
 test_unsigned_runs_in_an_exempt_namespace if policy.allow with input as image("unsigned", "kube-system")

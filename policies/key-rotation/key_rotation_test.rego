@@ -4,7 +4,7 @@ import rego.v1
 
 import data.ratify.policies.key_rotation as policy
 
-# Images of the fixtures policies_test.go signs; see policies/README.md.
+# Images `ratify policy fixtures` signs; see policies/README.md.
 image(tag) := {"reference": sprintf("localhost:5001/app:%s", [tag])}
 
 test_previous_version_is_accepted if policy.allow with input as image("rotation-v1")

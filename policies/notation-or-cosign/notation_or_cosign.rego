@@ -4,8 +4,8 @@
 #   What ratify compiles from a notation Verifier and a cosign Verifier
 #   (compare `ratify policy show`), written by hand: every signature type
 #   attached to the image that the policy knows must pass its mode, "all"
-#   (every signature of the type verifies) or "any" (one does), and an image
-#   with neither type is denied.
+#   (every signature of the type verifies) or "any" (one does), an image
+#   with neither type is denied, and so is one that lacks a required type.
 package ratify.policies.notation_or_cosign
 
 import rego.v1
@@ -29,12 +29,19 @@ notation_certificates := "notation-certs"
 
 cosign_keys := "cosign-key-1"
 
-# The mode of each signature type, as in a config-policy's
-# artifactVerificationPolicies.
+# The mode of each signature type: "all" (every signature of the type must
+# verify) or "any" (one must). A config-policy's artifactVerificationPolicies
+# say the same with its "default" entry (the mode of both) and an entry per
+# type (that type's mode).
 modes := {
 	notation_type: "all",
 	cosign_type: "all",
 }
+
+# Signature types that must be attached. A config-policy requires every type
+# its artifactVerificationPolicies list by name ("default" aside): list them
+# here too, such as {notation_type}.
+required := set()
 
 # --- The policy. ---
 
@@ -81,11 +88,20 @@ allow if {
 	every t in present {
 		t in verified
 	}
+	every t in required {
+		t in present
+	}
 }
 
 reasons contains msg if {
 	count(present) == 0
 	msg := sprintf("no signatures: %s has no Notary Project or cosign signature", [input.reference])
+}
+
+reasons contains msg if {
+	some t in required
+	not t in present
+	msg := sprintf("%s requires a %s signature; none is attached", [input.reference, t])
 }
 
 reasons contains sprintf("%s (%s): %s", [report.verifier, modes[t], report.message]) if {

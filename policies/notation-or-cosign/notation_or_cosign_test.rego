@@ -4,7 +4,7 @@ import rego.v1
 
 import data.ratify.policies.notation_or_cosign as policy
 
-# Images of the fixtures policies_test.go signs; see policies/README.md.
+# Images `ratify policy fixtures` signs; see policies/README.md.
 image(tag) := {"reference": sprintf("localhost:5001/app:%s", [tag])}
 
 test_notation_signature_allows if policy.allow with input as image("notation")
@@ -37,6 +37,18 @@ test_all_needs_every_signature if not policy.allow with input as image("two-nota
 test_any_needs_one_signature if {
 	policy.allow with input as image("two-notation")
 		with policy.modes as {policy.notation_type: "any", policy.cosign_type: "all"}
+}
+
+# A required type must be attached, as a type a config-policy lists.
+test_missing_required_type_is_denied if {
+	not policy.allow with input as image("notation") with policy.required as {policy.cosign_type}
+	reasons := policy.reasons with input as image("notation") with policy.required as {policy.cosign_type}
+	some r in reasons
+	contains(r, "requires a application/vnd.dev.cosign.artifact.sig.v1+json signature")
+}
+
+test_required_types_attached_allow if {
+	policy.allow with input as image("both") with policy.required as {policy.notation_type, policy.cosign_type}
 }
 
 # Mocked builtins: a failing cosign report denies even beside a good notation one.

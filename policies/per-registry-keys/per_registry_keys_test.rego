@@ -4,7 +4,7 @@ import rego.v1
 
 import data.ratify.policies.per_registry_keys as policy
 
-# Images of the fixtures policies_test.go signs; see policies/README.md.
+# Images `ratify policy fixtures` signs; see policies/README.md.
 registry_one(tag) := {"reference": sprintf("localhost:5001/app:%s", [tag])}
 
 registry_two(tag) := {"reference": sprintf("localhost:5002/app:%s", [tag])}
