@@ -1,0 +1,93 @@
+package engine
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/engine/config"
+	"github.com/seed-12b584bc/ratify/internal/sample"
+)
+
+// Key management providers are built from their typed parameters: a
+// valid one serves its keys, a broken one is registered as failing with
+// the field that is wrong, and azurekeyvault's parameters are checked
+// although the provider is not there yet.
+func TestBuildKMPFromTypedParameters(t *testing.T) {
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pub, err := sample.PublicKeyPEM(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := json.Marshal(pub)
+	doc := `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: good}
+spec: {type: inline, parameters: {contentType: key, value: ` + string(q) + `}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: no-content-type}
+spec: {type: inline, parameters: {value: ` + string(q) + `}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: NamespacedKeyManagementProvider
+metadata: {name: akv, namespace: team-a}
+spec: {type: azurekeyvault, parameters: {vaultURI: "https://v.vault.example.com/"}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: CertificateStore
+metadata: {name: certs}
+spec: {provider: inline, parameters: {}}
+`
+	res, err := config.Load(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := buildKMP(res, "ratify")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if keys, err := reg.Keys(ctx, "good", ""); err != nil || len(keys) != 1 || keys[0].Provider != "good" {
+		t.Errorf("good: %+v %v", keys, err)
+	}
+	if _, err := reg.Keys(ctx, "no-content-type", ""); err == nil || !strings.Contains(err.Error(), `spec.parameters.contentType is required: "key" or "certificate"`) {
+		t.Errorf("no-content-type: %v", err)
+	}
+	if _, err := reg.Keys(ctx, "team-a/akv", "team-a"); !errors.Is(err, kmp.ErrUnsupportedType) {
+		t.Errorf("akv: %v, want ErrUnsupportedType as before", err)
+	}
+	if _, err := reg.Certificates(ctx, "certs", ""); err == nil || !strings.Contains(err.Error(), "spec.parameters.value is empty") {
+		t.Errorf("certificate store: %v", err)
+	}
+	warnings := strings.Join(reg.Warnings(), "\n")
+	for _, want := range []string{
+		"key management provider no-content-type: spec.parameters.contentType is required",
+		"key management provider team-a/akv: spec.parameters.tenantID is required",
+		"CertificateStore ratify/certs is deprecated",
+		"CertificateStore certs: spec.parameters.value is empty",
+	} {
+		if !strings.Contains(warnings, want) {
+			t.Errorf("warnings %q do not say %q", warnings, want)
+		}
+	}
+}
+
+// Two resources claiming one name are still a configuration error.
+func TestBuildKMPDuplicate(t *testing.T) {
+	kmpDoc := "apiVersion: config.ratify.deislabs.io/v1beta1\nkind: KeyManagementProvider\nmetadata: {name: k}\nspec: {type: inline, parameters: {contentType: key, value: x}}\n"
+	res, err := config.Load(strings.NewReader(kmpDoc + "---\n" + kmpDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := buildKMP(res, "ratify"); !errors.Is(err, kmp.ErrDuplicate) {
+		t.Errorf("duplicate: %v", err)
+	}
+}
