@@ -13,6 +13,10 @@
 // key management provider, overlapping cosign scopes, ...) do not stop the
 // compile: they become reasons in the policy, which then denies, so the
 // mistake is visible on every decision until it is fixed.
+//
+// The fixed part of the module is the template
+// policies/compiled/policy.rego.tmpl (template.go); the rules each
+// Verifier's parameters make are written here, in notation.go and cosign.go.
 package compile
 
 import (
