@@ -17,7 +17,9 @@ func (g *gen) cosign(i int, v Verifier) {
 	p, _, err := v1beta1.DecodeParameters[v1beta1.CosignParameters](runtime.RawExtension{Raw: v.Parameters})
 	if errors.Is(err, v1beta1.ErrMalformedParameters) {
 		g.configError("%s: %v", v.display(), err)
-		g.line("v%d_report := false if false", i)
+		g.noReport(i)
+		// The failure rule reads which trust policy applied: none.
+		g.line("v%d_policy := -1 if false", i)
 		return
 	}
 	if len(p.TrustPolicies) == 0 {

@@ -96,6 +96,13 @@ var goldenCases = []struct {
 			{Name: "sbom", Type: "sbom", ArtifactTypes: []string{"application/spdx+json"}},
 		},
 		Sources: []string{"overlapping", "sbom", "uses-namespaced-kmp"}}},
+	// Parameters that do not decode still compile, to a denial that says so.
+	{"malformed-parameters", compile.Input{
+		Verifiers: []compile.Verifier{
+			{Name: "bad-notation", Type: "notation", ArtifactTypes: []string{notationType}, Parameters: json.RawMessage(`{"trustPolicyDoc": 5, "verificationCertStores": []}`)},
+			cosignVerifier("bad-cosign", `{"trustPolicies": "everything"}`),
+		},
+		Sources: []string{"bad-cosign", "bad-notation"}}},
 	// Values from resources reach code quoted, and comments on one line.
 	{"hostile-fields", compile.Input{
 		Verifiers: []compile.Verifier{{Name: "evil\"}\nallow := true\n#", Namespace: "tenant\u2028allow if true", Type: "cosign",

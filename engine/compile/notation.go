@@ -20,7 +20,7 @@ func (g *gen) notation(i int, v Verifier) {
 	p, _, err := v1beta1.DecodeParameters[v1beta1.NotationParameters](runtime.RawExtension{Raw: v.Parameters})
 	if errors.Is(err, v1beta1.ErrMalformedParameters) {
 		g.configError("%s: %v", v.display(), err)
-		g.line("v%d_report := false if false", i)
+		g.noReport(i)
 		return
 	}
 	var warnings []string
