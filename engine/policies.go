@@ -137,11 +137,12 @@ func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec,
 	var err error
 	switch spec.Type {
 	case v1beta1.PolicyConfig:
-		if _, _, err = spec.ConfigPolicyParameters(); err != nil {
+		var params v1beta1.ConfigPolicyParameters
+		if params, _, err = spec.ConfigPolicyParameters(); err != nil {
 			break
 		}
 		p.compiled = true
-		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: spec.Parameters.Raw, Sources: append(sources, name)})
+		p.source, err = compile.Rego(compile.Input{Verifiers: vs, ConfigPolicy: params, Sources: append(sources, name)})
 		if err == nil {
 			p.rego, err = opa.Compile(ctx, map[string]string{"compiled.rego": p.source}, opa.Allow)
 		}

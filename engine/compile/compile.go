@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 )
 
 // Verifier is a Verifier or NamespacedVerifier resource.
@@ -39,8 +41,9 @@ type Verifier struct {
 // Input is what a policy is compiled from.
 type Input struct {
 	Verifiers []Verifier
-	// ConfigPolicy is the parameters of a config-policy, or nil for the defaults.
-	ConfigPolicy json.RawMessage
+	// ConfigPolicy is the parameters of a config-policy; the zero value is
+	// the defaults.
+	ConfigPolicy v1beta1.ConfigPolicyParameters
 	// Package of the generated module; default "ratify.policy". Ratify's
 	// rego-policy evaluates the generated module in its own package and
 	// reads its verifier_reports.
@@ -54,11 +57,6 @@ const (
 	ModeAll = "all"
 	ModeAny = "any"
 )
-
-type configPolicy struct {
-	ArtifactVerificationPolicies map[string]string `json:"artifactVerificationPolicies"`
-	PassthroughEnabled           bool              `json:"passthroughEnabled,omitempty"`
-}
 
 // gen accumulates the generated module.
 type gen struct {
@@ -91,20 +89,14 @@ func Rego(in Input) (string, error) {
 	if !packagePath.MatchString(pkg) {
 		return "", fmt.Errorf("package %q: want a dotted path of Rego identifiers", pkg)
 	}
-	var cp configPolicy
-	if len(in.ConfigPolicy) > 0 && string(in.ConfigPolicy) != "null" {
-		if err := json.Unmarshal(in.ConfigPolicy, &cp); err != nil {
-			return "", fmt.Errorf("config-policy parameters: %w", err)
-		}
+	if err := in.ConfigPolicy.Validate(); err != nil {
+		return "", fmt.Errorf("config-policy: %w", err)
 	}
 	defaultMode := ModeAll
 	required := []string{}
 	modes := map[string]string{}
-	for t, m := range cp.ArtifactVerificationPolicies {
+	for t, m := range in.ConfigPolicy.ArtifactVerificationPolicies {
 		m = strings.ToLower(strings.TrimSpace(m))
-		if m != ModeAll && m != ModeAny {
-			return "", fmt.Errorf("config-policy: artifactVerificationPolicies[%q] is %q, want %q or %q", t, m, ModeAny, ModeAll)
-		}
 		if t == "default" {
 			defaultMode = m
 			continue

@@ -11,6 +11,7 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine/compile"
 	"github.com/seed-12b584bc/ratify/engine/opa"
 	"github.com/seed-12b584bc/ratify/test/tools"
@@ -64,16 +65,16 @@ var goldenCases = []struct {
 		Sources:   []string{"verifier-cosign", "verifier-notation", "ratify-policy"}}},
 	{"config-policy-any", compile.Input{
 		Verifiers:    []compile.Verifier{notationVerifier("verifier-notation"), cosignVerifier("verifier-cosign", cosignParams)},
-		ConfigPolicy: json.RawMessage(`{"artifactVerificationPolicies": {"default": "any"}}`),
+		ConfigPolicy: avp(`{"default": "any"}`),
 		Sources:      []string{"verifier-cosign", "verifier-notation", "ratify-policy"}}},
 	{"config-policy-required", compile.Input{
 		Verifiers:    []compile.Verifier{notationVerifier("verifier-notation"), cosignVerifier("verifier-cosign", cosignParams)},
-		ConfigPolicy: json.RawMessage(`{"artifactVerificationPolicies": {"` + notationType + `": "any", "` + cosignType + `": "All"}}`),
+		ConfigPolicy: avp(`{"` + notationType + `": "any", "` + cosignType + `": "All"}`),
 		Sources:      []string{"verifier-cosign", "verifier-notation", "ratify-policy"}}},
 	// Two Verifiers of one type: "all" needs both reports, "any" one signature of either.
 	{"two-notation-verifiers-any", compile.Input{
 		Verifiers:    []compile.Verifier{notationVerifier("notation-a"), notationVerifier("notation-b")},
-		ConfigPolicy: json.RawMessage(`{"artifactVerificationPolicies": {"` + notationType + `": "any"}}`),
+		ConfigPolicy: avp(`{"` + notationType + `": "any"}`),
 		Sources:      []string{"notation-a", "notation-b", "ratify-policy"}}},
 	{"namespaced-verifier", compile.Input{
 		Verifiers: []compile.Verifier{
@@ -183,4 +184,13 @@ func capabilitiesJSON() []byte {
 		AllowNet []string `json:"allow_net"`
 	}{caps, caps.AllowNet})
 	return b
+}
+
+// avp is a config-policy's artifactVerificationPolicies, from JSON.
+func avp(modes string) v1beta1.ConfigPolicyParameters {
+	var p v1beta1.ConfigPolicyParameters
+	if err := json.Unmarshal([]byte(modes), &p.ArtifactVerificationPolicies); err != nil {
+		panic(err)
+	}
+	return p
 }
