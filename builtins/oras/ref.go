@@ -68,6 +68,13 @@ func parseReference(s string) (Reference, error) {
 		return invalid("contains whitespace")
 	case strings.Contains(s, "://"):
 		return invalid("a reference has no scheme; drop the %q prefix", s[:strings.Index(s, "://")+3])
+	case strings.IndexFunc(s, notInGrammar) >= 0:
+		r := []rune(s)[strings.IndexFunc(s, notInGrammar)]
+		return invalid("%q is in no image reference", r)
+	case repositoryTooLong(s):
+		// The library says so too, after regular expressions that take
+		// milliseconds over a few kilobytes.
+		return invalid("repository name longer than %d characters", reference.RepositoryNameTotalLengthMax)
 	}
 	named, err := reference.ParseNormalizedNamed(s)
 	if err != nil {
@@ -103,6 +110,34 @@ func parseReference(s string) (Reference, error) {
 		ref.Tag = "latest"
 	}
 	return ref, nil
+}
+
+// notInGrammar reports whether the library's grammar has no place for r
+// anywhere in a reference.
+func notInGrammar(r rune) bool {
+	switch {
+	case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("._-:/@[]+", r)
+}
+
+// repositoryTooLong reports, cheaply, that the repository s names is
+// longer than the library allows: the part after the first '/' (without
+// tag and digest) is in the library's repository path, and a name without
+// '/' is a Docker Hub `library/` name.
+func repositoryTooLong(s string) bool {
+	name := s
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
+		name = name[:i]
+	}
+	if i := strings.LastIndexByte(name, ':'); i > strings.LastIndexByte(name, '/') {
+		name = name[:i]
+	}
+	if _, path, ok := strings.Cut(name, "/"); ok {
+		return len(path) > reference.RepositoryNameTotalLengthMax
+	}
+	return len("library/")+len(name) > reference.RepositoryNameTotalLengthMax
 }
 
 // explain turns the library's verdict on s into a reason a person can act

@@ -11,8 +11,9 @@ import (
 // (`host[:port]/repo[:tag][@sha256:...]`, Docker Hub's `name[:tag]` and
 // `user/name[:tag]`) without the library's regular expressions, which cost
 // half the CPU of a warm request (see BenchmarkParseReference). It accepts
-// a strict subset of the library's grammar, only lower-case host names
-// and IPv4 addresses and sha256 digests; ok is false for anything else,
+// a strict subset of the library's grammar, host names and IPv4
+// addresses but no IPv6 literal, sha256 digests only; ok is false for
+// anything else,
 // which parseReference then decides. Where it accepts, its answer is
 // parseReference's (FuzzReferenceGrammar checks both).
 func parseCommon(s string) (ref Reference, ok bool) {
@@ -44,7 +45,7 @@ func parseCommon(s string) (ref Reference, ok bool) {
 		}
 		host, path = DockerHub, name
 	case host == "localhost" || strings.ContainsAny(host, ".:"):
-		if !isLowerHost(host) {
+		if !isHost(host) {
 			return Reference{}, false
 		}
 	case isLowerComponent(host):
@@ -98,10 +99,10 @@ func isTag(t string) bool {
 	return true
 }
 
-// isLowerHost is the library's host grammar restricted to lower case and
-// no IPv6 literal: dot-separated labels of [a-z0-9-] that neither start nor
-// end with '-', with an optional :port.
-func isLowerHost(h string) bool {
+// isHost is the library's host grammar without IPv6 literals:
+// dot-separated labels of [a-zA-Z0-9-] that neither start nor end with
+// '-', with an optional :port.
+func isHost(h string) bool {
 	if i := strings.IndexByte(h, ':'); i >= 0 {
 		port := h[i+1:]
 		if port == "" {
@@ -122,7 +123,7 @@ func isLowerHost(h string) bool {
 			return false
 		}
 		for j := 0; j < len(label); j++ {
-			if c := label[j]; !isAlnum(c) && c != '-' {
+			if c := label[j]; !isAlnum(c) && !(c >= 'A' && c <= 'Z') && c != '-' {
 				return false
 			}
 		}
