@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -226,12 +225,13 @@ type fixtureCopy struct {
 	skipped   int
 
 	// Written while ExtendedCopyGraph looks for predecessors, which it does
-	// on one goroutine before it copies; read while it copies.
+	// on one goroutine before it copies; read while it copies. found are
+	// the predecessors, with the image the tops of what is copied.
+	found  []ocispec.Descriptor
 	cosign []cosignSig
 	signs  map[digest.Digest][]ocispec.Descriptor
 
-	mu               sync.Mutex
-	counted          map[digest.Digest]bool
+	// manifests and blobs count the copy as the layout holds it (tally).
 	manifests, blobs int
 }
 
@@ -242,7 +242,7 @@ type cosignSig struct {
 
 func newFixtureCopy(repo *oras.Repository, dst *oci.Store, layers bool) *fixtureCopy {
 	return &fixtureCopy{repo: repo, dst: dst, layers: layers, isImage: map[digest.Digest]bool{},
-		layersOut: map[digest.Digest]bool{}, signs: map[digest.Digest][]ocispec.Descriptor{}, counted: map[digest.Digest]bool{}}
+		layersOut: map[digest.Digest]bool{}, signs: map[digest.Digest][]ocispec.Descriptor{}}
 }
 
 // plain is a descriptor as the layout's index keeps it.
@@ -258,7 +258,7 @@ func (c *fixtureCopy) copy(ctx context.Context, root ocispec.Descriptor) error {
 		return err
 	}
 	opts := orasgo.ExtendedCopyGraphOptions{
-		CopyGraphOptions: orasgo.CopyGraphOptions{FindSuccessors: c.successors, PostCopy: c.count, OnCopySkipped: c.count},
+		CopyGraphOptions: orasgo.CopyGraphOptions{FindSuccessors: c.successors},
 		Depth:            oras.MaxDiscoverDepth,
 		FindPredecessors: c.predecessors,
 	}
@@ -269,6 +269,40 @@ func (c *fixtureCopy) copy(ctx context.Context, root ocispec.Descriptor) error {
 	}
 	for _, m := range c.image {
 		if err := orasgo.ExtendedCopyGraph(ctx, c.repo, c.dst, m, opts); err != nil {
+			return err
+		}
+	}
+	return c.tally(ctx)
+}
+
+// tally counts the manifests and blobs of the copy in the layout: what the
+// image and the artifacts found lead to, whether copied now or before.
+func (c *fixtureCopy) tally(ctx context.Context) error {
+	seen := map[digest.Digest]bool{}
+	var walk func(d ocispec.Descriptor) error
+	walk = func(d ocispec.Descriptor) error {
+		if seen[d.Digest] {
+			return nil
+		}
+		seen[d.Digest] = true
+		if !oras.IsManifest(d.MediaType) {
+			c.blobs++
+			return nil
+		}
+		c.manifests++
+		succ, err := c.successors(ctx, c.dst, d)
+		if err != nil {
+			return err
+		}
+		for _, s := range succ {
+			if err := walk(s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, d := range append(slices.Clone(c.image), c.found...) {
+		if err := walk(d); err != nil {
 			return err
 		}
 	}
@@ -319,6 +353,7 @@ func (c *fixtureCopy) predecessors(ctx context.Context, src content.ReadOnlyGrap
 	if err != nil {
 		return nil, err
 	}
+	c.found = append(c.found, list...)
 	for _, p := range list {
 		if p.ArtifactType != oras.CosignSignatureArtifactType {
 			continue
@@ -348,20 +383,4 @@ func (c *fixtureCopy) successors(ctx context.Context, fetcher content.Fetcher, d
 		succ = slices.DeleteFunc(succ, func(d ocispec.Descriptor) bool { return c.layersOut[d.Digest] })
 	}
 	return append(succ, c.signs[desc.Digest]...), nil
-}
-
-// count counts what the layout holds of the copy, copied now or before.
-func (c *fixtureCopy) count(_ context.Context, d ocispec.Descriptor) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.counted[d.Digest] {
-		return nil
-	}
-	c.counted[d.Digest] = true
-	if oras.IsManifest(d.MediaType) {
-		c.manifests++
-	} else {
-		c.blobs++
-	}
-	return nil
 }
