@@ -45,6 +45,9 @@ type Reference struct {
 // refused: host names are case-insensitive, and in its one spelling
 // (`myhost/app`) it would be a Docker Hub repository. A reference with
 // neither tag nor digest gets the tag `latest`; one with both keeps both.
+//
+// Common references take a fast path without regular expressions
+// (parseCommon) that answers as the library does.
 func ParseReference(s string) (Reference, error) {
 	if ref, ok := parseCommon(s); ok {
 		return ref, nil
