@@ -1,4 +1,4 @@
-# ratify: see README.md for what each target is for.
+# ratify: see docs/development.md for what each target is for.
 GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
@@ -53,7 +53,7 @@ fmt:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseReference -fuzztime $(FUZZTIME) ./builtins/oras
-	$(GO) test -run '^$$' -fuzz FuzzValidHost -fuzztime $(FUZZTIME) ./builtins/oras
+	$(GO) test -run '^$$' -fuzz FuzzReferenceGrammar -fuzztime $(FUZZTIME) ./builtins/oras
 	$(GO) test -run '^$$' -fuzz FuzzLoad -fuzztime $(FUZZTIME) ./engine/config
 	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/notation
 	$(GO) test -run '^$$' -fuzz FuzzParseOptions -fuzztime $(FUZZTIME) ./builtins/cosign
