@@ -3,6 +3,9 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
@@ -63,30 +66,38 @@ func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
 	return reg, nil
 }
 
+// kmpTypes builds the provider of each supported KeyManagementProvider
+// type from its resource. A new provider type adds its parameters to
+// crds/v1beta1 (params_kmp.go), its provider to builtins/kmp, and one
+// entry here.
+var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error){
+	v1beta1.KMPInline: func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error) {
+		p, _, err := spec.InlineParameters()
+		if err != nil {
+			return nil, err
+		}
+		return kmp.NewInline(ref, p.ContentType, p.Value)
+	},
+}
+
 // addKMP registers the provider of one KeyManagementProvider resource. One
-// that cannot be built is registered as failing with the error it returns
-// (as Registry.Add does), so its users are denied with the reason.
+// that cannot be built is registered as failing with the error it returns,
+// so its users are denied with the reason.
 func addKMP(reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
 	ref := kmp.Ref(ns, name)
 	var (
 		p   kmp.Provider
 		err error
 	)
-	switch spec.Type {
-	case v1beta1.KMPInline:
-		var params v1beta1.InlineParameters
-		if params, _, err = spec.InlineParameters(); err == nil {
-			p, err = kmp.NewInline(ref, params.ContentType, params.Value)
-		}
-	case v1beta1.KMPAzureKeyVault:
-		// Decoded and validated now, so a mistake is reported; the
-		// provider itself is the family's (unsupported for now).
-		if _, _, verr := spec.AzureKeyVaultParameters(); verr != nil {
+	if build, ok := kmpTypes[spec.Type]; ok {
+		p, err = build(ref, spec)
+	} else {
+		err = fmt.Errorf("%w %q (supported: %s)", kmp.ErrUnsupportedType, spec.Type, strings.Join(slices.Sorted(maps.Keys(kmpTypes)), ", "))
+		// A type ratify knows the parameters of has them checked, so a
+		// mistake is reported before the provider exists.
+		if _, _, verr := v1beta1.KMPParameters(spec); verr != nil {
 			reg.Warn(fmt.Sprintf("key management provider %s: %v", ref, verr))
 		}
-		return reg.Add(ns, name, spec.Type, spec.Parameters.Raw)
-	default:
-		return reg.Add(ns, name, spec.Type, spec.Parameters.Raw)
 	}
 	if err != nil {
 		err = fmt.Errorf("key management provider %s: %w", ref, err)

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"strconv"
@@ -50,20 +49,6 @@ func NewInline(ref, contentType, value string) (Provider, error) {
 		return nil, err
 	}
 	return in, nil
-}
-
-// newInline is the factory of Registry.Add, for parameters in JSON: the
-// two fields NewInline takes. (The engine decodes resources itself and
-// calls NewInline.)
-func newInline(ref string, raw json.RawMessage) (Provider, error) {
-	var p struct {
-		ContentType string `json:"contentType"`
-		Value       string `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &p); err != nil {
-		return nil, fmt.Errorf("parameters: %w", err)
-	}
-	return NewInline(ref, p.ContentType, p.Value)
 }
 
 // NewInlineCertificates is the deprecated CertificateStore's inline

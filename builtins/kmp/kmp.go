@@ -7,10 +7,8 @@ package kmp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 )
@@ -55,25 +53,6 @@ type Provider interface {
 	Certificates(ctx context.Context) ([]Certificate, error)
 }
 
-// Factory builds a provider from a resource's type-specific parameters; ref
-// is how policies name it (`name` or `namespace/name`).
-type Factory func(ref string, params json.RawMessage) (Provider, error)
-
-// factories is the table of provider types.
-var factories = map[string]Factory{
-	"inline": newInline,
-}
-
-// Types lists the supported provider types.
-func Types() []string {
-	out := make([]string, 0, len(factories))
-	for t := range factories {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // Registry holds the configured providers. It is immutable once built, so
 // evaluations can share it without locks.
 type Registry struct {
@@ -84,34 +63,6 @@ type Registry struct {
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
 	return &Registry{providers: map[string]Provider{}}
-}
-
-// Add builds and registers a provider of the given type. namespace is empty
-// for cluster-wide providers. A provider that cannot be built is still
-// registered, as one that fails with its error, so a policy that uses it is
-// denied with that reason while other providers keep working (as the
-// resource's status would show in a cluster).
-func (r *Registry) Add(namespace, name, typ string, params json.RawMessage) error {
-	ref := Ref(namespace, name)
-	if _, dup := r.providers[ref]; dup {
-		return fmt.Errorf("%w %q: another resource already provides it", ErrDuplicate, ref)
-	}
-	f, ok := factories[typ]
-	var (
-		p   Provider
-		err error
-	)
-	if !ok {
-		err = fmt.Errorf("%w %q (supported: %s)", ErrUnsupportedType, typ, strings.Join(Types(), ", "))
-	} else {
-		p, err = f(ref, params)
-	}
-	if err != nil {
-		err = fmt.Errorf("key management provider %s: %w", ref, err)
-		p = failed{err}
-	}
-	r.providers[ref] = p
-	return err
 }
 
 // AddProvider registers a ready provider; a name already taken is

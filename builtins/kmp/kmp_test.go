@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"math/big"
@@ -43,18 +42,22 @@ func certPEM(t *testing.T, cn string) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func params(contentType, value string) json.RawMessage {
-	b, _ := json.Marshal(map[string]string{"contentType": contentType, "value": value})
-	return b
+// addInline registers an inline provider of contentType and value.
+func addInline(reg *Registry, ns, name, contentType, value string) error {
+	p, err := NewInline(Ref(ns, name), contentType, value)
+	if err != nil {
+		return err
+	}
+	return reg.AddProvider(ns, name, p)
 }
 
 func TestInlineKeysAndCertificates(t *testing.T) {
 	t.Parallel()
 	reg := NewRegistry()
-	if err := reg.Add("", "keys", "inline", params(ContentKey, pubPEM(t, sample.ECDSAP384)+pubPEM(t, sample.RSA2048)+pubPEM(t, sample.Ed25519))); err != nil {
+	if err := addInline(reg, "", "keys", ContentKey, pubPEM(t, sample.ECDSAP384)+pubPEM(t, sample.RSA2048)+pubPEM(t, sample.Ed25519)); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.Add("", "certs", "inline", params(ContentCertificate, certPEM(t, "root"))); err != nil {
+	if err := addInline(reg, "", "certs", ContentCertificate, certPEM(t, "root")); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := reg.Keys(context.Background(), "keys", "")
@@ -83,31 +86,30 @@ func TestInlineErrors(t *testing.T) {
 	privDER, _ := x509.MarshalECPrivateKey(ec)
 	priv := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: privDER}))
 	for _, c := range []struct {
-		params json.RawMessage
-		want   string
+		contentType, value string
+		want               string
 	}{
-		{params("", certPEM(t, "x")), "contentType is required"},
-		{params("secret", certPEM(t, "x")), `contentType "secret"`},
-		{params(ContentCertificate, ""), "value is empty"},
-		{params(ContentCertificate, "not pem"), "no PEM block"},
-		{params(ContentCertificate, certPEM(t, "x")+"trailing"), "text after the last PEM block"},
-		{params(ContentCertificate, pubPEM(t, sample.ECDSAP256)), "want CERTIFICATE"},
-		{params(ContentKey, certPEM(t, "x")), "use contentType: certificate"},
-		{params(ContentKey, priv), "give the public key only"},
-		{params(ContentCertificate, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), "certificate 1"},
-		{json.RawMessage(`[1]`), "parameters"},
+		{"", certPEM(t, "x"), "contentType is required"},
+		{"secret", certPEM(t, "x"), `contentType "secret"`},
+		{ContentCertificate, "", "value is empty"},
+		{ContentCertificate, "not pem", "no PEM block"},
+		{ContentCertificate, certPEM(t, "x")+"trailing", "text after the last PEM block"},
+		{ContentCertificate, pubPEM(t, sample.ECDSAP256), "want CERTIFICATE"},
+		{ContentKey, certPEM(t, "x"), "use contentType: certificate"},
+		{ContentKey, priv, "give the public key only"},
+		{ContentCertificate, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "certificate 1"},
 	} {
-		err := NewRegistry().Add("", "p", "inline", c.params)
+		_, err := NewInline("p", c.contentType, c.value)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want an error containing %q", c.params, err, c.want)
+			t.Errorf("%q %q: got %v, want an error containing %q", c.contentType, c.value, err, c.want)
 		}
 	}
-	reg := NewRegistry()
-	if err := reg.Add("", "akv", "azurekeyvault", json.RawMessage(`{}`)); !errors.Is(err, ErrUnsupportedType) {
-		t.Errorf("unsupported type: %v", err)
-	}
 	// A provider that failed to build fails every call with its error.
-	if _, err := reg.Keys(context.Background(), "akv", ""); !errors.Is(err, ErrUnsupportedType) {
+	reg := NewRegistry()
+	if err := reg.AddProvider("", "broken", Failing(ErrUnsupportedType)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Keys(context.Background(), "broken", ""); !errors.Is(err, ErrUnsupportedType) {
 		t.Errorf("use of a broken provider: %v", err)
 	}
 }
@@ -116,9 +118,9 @@ func TestInlineErrors(t *testing.T) {
 func TestVisibility(t *testing.T) {
 	t.Parallel()
 	reg := NewRegistry()
-	cert := params(ContentCertificate, certPEM(t, "x"))
+	cert := certPEM(t, "x")
 	for _, ns := range []string{"", "team-a", "team-b"} {
-		if err := reg.Add(ns, "certs", "inline", cert); err != nil {
+		if err := addInline(reg, ns, "certs", ContentCertificate, cert); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -71,9 +71,9 @@ func Parameters(obj runtime.Object) (any, []string, error) {
 			p, warnings, err = o.Spec.StoreParameters()
 		}
 	case *KeyManagementProvider:
-		p, warnings, err = kmpParameters(o.Spec)
+		p, warnings, err = KMPParameters(o.Spec)
 	case *NamespacedKeyManagementProvider:
-		p, warnings, err = kmpParameters(o.Spec)
+		p, warnings, err = KMPParameters(o.Spec)
 	case *CertificateStore:
 		if o.Spec.Provider == KMPInline {
 			p, warnings, err = o.Spec.InlineParameters()
@@ -93,12 +93,11 @@ func Parameters(obj runtime.Object) (any, []string, error) {
 	return p, warnings, err
 }
 
-func kmpParameters(s KeyManagementProviderSpec) (any, []string, error) {
-	switch s.Type {
-	case KMPInline:
-		return s.InlineParameters()
-	case KMPAzureKeyVault:
-		return s.AzureKeyVaultParameters()
+// KMPParameters decodes and validates the parameters of a provider of a
+// type in kmpParameterTypes; nil for other types.
+func KMPParameters(s KeyManagementProviderSpec) (any, []string, error) {
+	if decode, ok := kmpParameterTypes[s.Type]; ok {
+		return decode(s)
 	}
 	return nil, nil, nil
 }

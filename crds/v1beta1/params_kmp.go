@@ -106,6 +106,22 @@ func (p AzureKeyVaultParameters) Validate() error {
 	return ps.err()
 }
 
+// kmpParameterTypes decodes the parameters of each KeyManagementProvider
+// type ratify knows: a new type adds its parameter type above and a line
+// here.
+var kmpParameterTypes = map[string]func(KeyManagementProviderSpec) (any, []string, error){
+	KMPInline:        anyParameters(KeyManagementProviderSpec.InlineParameters),
+	KMPAzureKeyVault: anyParameters(KeyManagementProviderSpec.AzureKeyVaultParameters),
+}
+
+// anyParameters adapts a typed parameter decoder to kmpParameterTypes.
+func anyParameters[S any, T any](decode func(S) (T, []string, error)) func(S) (any, []string, error) {
+	return func(s S) (any, []string, error) {
+		p, warnings, err := decode(s)
+		return p, warnings, err
+	}
+}
+
 // InlineParameters decodes spec.parameters of an inline provider.
 func (s KeyManagementProviderSpec) InlineParameters() (InlineParameters, []string, error) {
 	return DecodeParameters[InlineParameters](s.Parameters)
