@@ -93,7 +93,7 @@ func TestInlineErrors(t *testing.T) {
 		{"secret", certPEM(t, "x"), `contentType "secret"`},
 		{ContentCertificate, "", "value is empty"},
 		{ContentCertificate, "not pem", "no PEM block"},
-		{ContentCertificate, certPEM(t, "x")+"trailing", "text after the last PEM block"},
+		{ContentCertificate, certPEM(t, "x") + "trailing", "text after the last PEM block"},
 		{ContentCertificate, pubPEM(t, sample.ECDSAP256), "want CERTIFICATE"},
 		{ContentKey, certPEM(t, "x"), "use contentType: certificate"},
 		{ContentKey, priv, "give the public key only"},
