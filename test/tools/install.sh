@@ -11,7 +11,9 @@
 #
 # Some modules cannot be installed with `go install mod/cmd@version` (replace
 # directives, no version list on the proxy), so every tool is built the same
-# way: inside a throw-away module that requires the pinned version.
+# way: inside a throw-away module that requires the pinned version. Tools
+# from the same module (kube-apiserver and kubectl) share one throw-away
+# module, so its dependencies are resolved and compiled once.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,6 +22,9 @@ bin=$cache/bin
 mkdir -p "$bin"
 
 # name | module@version | main package
+#
+# etcd is the version k8s.io/kubernetes requires; controller-runtime's envtest
+# finds etcd, kube-apiserver and kubectl by these names in bin/.
 TOOLS=(
   "registry|github.com/distribution/distribution/v3@v3.1.2|github.com/distribution/distribution/v3/cmd/registry"
   "notation|github.com/notaryproject/notation@v1.3.2|github.com/notaryproject/notation/cmd/notation"
@@ -27,6 +32,9 @@ TOOLS=(
   "controller-gen|sigs.k8s.io/controller-tools@v0.23.0|sigs.k8s.io/controller-tools/cmd/controller-gen"
   "crane|github.com/google/go-containerregistry@v0.22.1|github.com/google/go-containerregistry/cmd/crane"
   "opa|github.com/open-policy-agent/opa@v1.22.2|github.com/open-policy-agent/opa"
+  "etcd|go.etcd.io/etcd/server/v3@v3.7.0|go.etcd.io/etcd/server/v3"
+  "kube-apiserver|k8s.io/kubernetes@v1.37.2|k8s.io/kubernetes/cmd/kube-apiserver"
+  "kubectl|k8s.io/kubernetes@v1.37.2|k8s.io/kubernetes/cmd/kubectl"
 )
 
 want=("$@")
@@ -37,31 +45,97 @@ selected() {
   return 1
 }
 
+cached() {
+  local name=$1 modver=$2
+  [ -x "$bin/$name" ] && [ "$(cat "$bin/.$name.version" 2>/dev/null)" = "$modver" ]
+}
+
+# k8s.io/kubernetes replaces each of its staging modules (k8s.io/api,
+# k8s.io/client-go, ...) by a directory of its own tree, which a module that
+# requires it does not have. Each staging module is also published on its
+# own, as v0.Y.Z for kubernetes v1.Y.Z: the throw-away module replaces every
+# one that kubernetes' go.mod lists with that version.
+k8s_replaces() {
+  local ver=$1 gomod m
+  gomod=$(go list -m -f '{{.GoMod}}' "k8s.io/kubernetes@$ver")
+  # The module path is the word before "=>", in a replace block or on a
+  # one-line replace directive alike.
+  for m in $(awk '{ for (i = 2; i <= NF; i++) if ($i == "=>" && $(i+1) ~ /^\.\/staging\//) print $(i-1) }' "$gomod"); do
+    go mod edit -replace="$m=$m@v0.${ver#v1.}"
+  done
+}
+
+# Kubernetes binaries learn their version from the linker, as its release
+# build sets it: without it they report v0.0.0-master, which fails version
+# checks such as a chart's kubeVersion.
+k8s_ldflags() {
+  local ver=$1 minor=${1#v1.} p k
+  minor=${minor%%.*}
+  for p in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    for k in gitVersion=$ver gitMajor=1 gitMinor=$minor gitTreeState=clean; do
+      printf -- '-X %s.%s ' "$p" "$k"
+    done
+  done
+}
+
+# build MODULE@VERSION NAME|PACKAGE...: the named tools, from one module.
 build() {
-  local name=$1 modver=$2 pkg=$3
-  local stamp=$bin/.$name.version
-  if [ -x "$bin/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$modver" ]; then
-    echo "tools: $name ($modver) cached"
-    return 0
-  fi
-  echo "tools: building $name from $modver"
+  local modver=$1
+  shift
+  local mod=${modver%@*} ver=${modver##*@} t name pkg names=()
+  for t in "$@"; do names+=("${t%%|*}"); done
+  echo "tools: building ${names[*]} from $modver"
   local work
   work=$(mktemp -d)
   trap 'rm -rf "$work"' RETURN
   (
     cd "$work"
     export GOFLAGS=-mod=mod GOWORK=off CGO_ENABLED=0
-    go mod init ratify-tools/"$name" >/dev/null 2>&1
+    go mod init ratify-tools/"${names[0]}" >/dev/null 2>&1
+    local ldflags=
+    if [ "$mod" = k8s.io/kubernetes ]; then
+      k8s_replaces "$ver"
+      ldflags=$(k8s_ldflags "$ver")
+    fi
     go get "$modver" >/dev/null
-    go get "$pkg@${modver##*@}" >/dev/null
-    go build -trimpath -o "$bin/$name.tmp" "$pkg"
+    for t in "$@"; do
+      IFS='|' read -r name pkg <<<"$t"
+      go get "$pkg@$ver" >/dev/null
+    done
+    for t in "$@"; do
+      IFS='|' read -r name pkg <<<"$t"
+      go build -trimpath -ldflags="$ldflags" -o "$bin/$name.tmp" "$pkg"
+    done
   )
-  mv "$bin/$name.tmp" "$bin/$name"
-  echo "$modver" >"$stamp"
+  for t in "$@"; do
+    name=${t%%|*}
+    mv "$bin/$name.tmp" "$bin/$name"
+    echo "$modver" >"$bin/.$name.version"
+  done
 }
 
+pending=()
 for t in "${TOOLS[@]}"; do
   IFS='|' read -r name modver pkg <<<"$t"
-  selected "$name" && build "$name" "$modver" "$pkg"
+  selected "$name" || continue
+  if cached "$name" "$modver"; then
+    echo "tools: $name ($modver) cached"
+  else
+    pending+=("$t")
+  fi
+done
+
+# One build per module, in table order, with every pending tool of it.
+built=" "
+for t in "${pending[@]}"; do
+  IFS='|' read -r _ modver _ <<<"$t"
+  case $built in *" $modver "*) continue ;; esac
+  built+="$modver "
+  group=()
+  for u in "${pending[@]}"; do
+    IFS='|' read -r name m pkg <<<"$u"
+    [ "$m" = "$modver" ] && group+=("$name|$pkg")
+  done
+  build "$modver" "${group[@]}"
 done
 echo "tools: ready in $bin"
