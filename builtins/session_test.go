@@ -276,8 +276,8 @@ func TestArguments(t *testing.T) {
 		want string
 	}{
 		{"oras.resolve", []any{}, "takes 1 arguments, got 0"},
-		{"oras.resolve", []any{1.0}, "argument 1 (ref): want string, got number"},
-		{"notation.verify", []any{"a/b:c", "opts"}, "argument 2 (opts): want object, got string"},
+		{"oras.resolve", []any{1.0}, "argument 1 (ref): want string, got a number"},
+		{"notation.verify", []any{"a/b:c", "opts"}, "argument 2 (opts): want object, got a string"},
 		{"kmp.keys", []any{nil}, "want string, got null"},
 	}
 	for _, c := range cases {

@@ -95,23 +95,7 @@ func checkType(t Type, v any) error {
 		ok = true
 	}
 	if !ok {
-		return fmt.Errorf("want %s, got %s", t, typeName(v))
+		return fmt.Errorf("want %s, got %s", t, decl.TypeName(v))
 	}
 	return nil
-}
-
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case map[string]any:
-		return "object"
-	case []any:
-		return "array"
-	}
-	return "number"
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	sigopts "github.com/sigstore/sigstore/pkg/signature/options"
 	"github.com/sigstore/sigstore/pkg/tuf"
+
+	"github.com/seed-12b584bc/ratify/builtins/decl"
 )
 
 // Limits on what a policy may pass; real configurations are far smaller, and
@@ -99,7 +101,7 @@ func ParseOptions(opts map[string]any) (Options, error) {
 		case "tlog":
 			b, ok := v.(bool)
 			if !ok {
-				err = fmt.Errorf("tlog: want true or false, got %s", typeName(v))
+				err = fmt.Errorf("tlog: want true or false, got %s", decl.TypeName(v))
 			}
 			o.TLog = b
 		case "rekorPublicKeys":
@@ -119,7 +121,7 @@ func ParseOptions(opts map[string]any) (Options, error) {
 func (o *Options) parseKeys(v any) error {
 	list, ok := v.([]any)
 	if !ok {
-		return fmt.Errorf("keys: want a list (the result of kmp.keys, or PEM strings), got %s", typeName(v))
+		return fmt.Errorf("keys: want a list (the result of kmp.keys, or PEM strings), got %s", decl.TypeName(v))
 	}
 	if len(list) > maxKeys {
 		return fmt.Errorf("keys: %d keys, at most %d", len(list), maxKeys)
@@ -158,7 +160,7 @@ func parseKey(i int, item any) (Key, bool, error) {
 			if fv, ok := v[f.name]; ok && fv != nil {
 				s, ok := fv.(string)
 				if !ok {
-					return Key{}, false, fmt.Errorf("%s.%s: want a string, got %s", label, f.name, typeName(fv))
+					return Key{}, false, fmt.Errorf("%s.%s: want a string, got %s", label, f.name, decl.TypeName(fv))
 				}
 				*f.dst = s
 			}
@@ -166,7 +168,7 @@ func parseKey(i int, item any) (Key, bool, error) {
 		if ev, ok := v["enabled"]; ok && ev != nil {
 			b, ok := ev.(bool)
 			if !ok {
-				return Key{}, false, fmt.Errorf("%s.enabled: want true or false, got %s", label, typeName(ev))
+				return Key{}, false, fmt.Errorf("%s.enabled: want true or false, got %s", label, decl.TypeName(ev))
 			}
 			if !b {
 				return Key{}, false, nil
@@ -180,7 +182,7 @@ func parseKey(i int, item any) (Key, bool, error) {
 			return Key{}, false, fmt.Errorf("%s: no pem field; pass the objects kmp.keys returns, or PEM strings", label)
 		}
 	default:
-		return Key{}, false, fmt.Errorf("%s: want a kmp.keys object or a PEM string, got %s", label, typeName(item))
+		return Key{}, false, fmt.Errorf("%s: want a kmp.keys object or a PEM string, got %s", label, decl.TypeName(item))
 	}
 	pub, err := parsePublicKeyPEM(pemText)
 	if err != nil {
@@ -321,7 +323,7 @@ func schemesFor(pub crypto.PublicKey) (string, []scheme, error) {
 func parseRekorKeys(v any) (*sigcosign.TrustedTransparencyLogPubKeys, error) {
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("rekorPublicKeys: want a list of PEM public keys, got %s", typeName(v))
+		return nil, fmt.Errorf("rekorPublicKeys: want a list of PEM public keys, got %s", decl.TypeName(v))
 	}
 	if len(list) > maxKeys {
 		return nil, fmt.Errorf("rekorPublicKeys: %d keys, at most %d", len(list), maxKeys)
@@ -333,7 +335,7 @@ func parseRekorKeys(v any) (*sigcosign.TrustedTransparencyLogPubKeys, error) {
 			text, ok = m["pem"].(string)
 		}
 		if !ok {
-			return nil, fmt.Errorf("rekorPublicKeys[%d]: want a PEM string or an object with pem, got %s", i, typeName(item))
+			return nil, fmt.Errorf("rekorPublicKeys[%d]: want a PEM string or an object with pem, got %s", i, decl.TypeName(item))
 		}
 		pub, err := parsePublicKeyPEM(text)
 		if err != nil {
@@ -359,7 +361,7 @@ func parseRekorKeys(v any) (*sigcosign.TrustedTransparencyLogPubKeys, error) {
 func parseWarnings(v any) ([]string, error) {
 	list, ok := v.([]any)
 	if !ok {
-		return nil, fmt.Errorf("warnings: want a list of strings, got %s", typeName(v))
+		return nil, fmt.Errorf("warnings: want a list of strings, got %s", decl.TypeName(v))
 	}
 	if len(list) > maxWarnings {
 		return nil, fmt.Errorf("warnings: %d warnings, at most %d", len(list), maxWarnings)
@@ -368,30 +370,11 @@ func parseWarnings(v any) ([]string, error) {
 	for i, item := range list {
 		s, ok := item.(string)
 		if !ok {
-			return nil, fmt.Errorf("warnings[%d]: want a string, got %s", i, typeName(item))
+			return nil, fmt.Errorf("warnings[%d]: want a string, got %s", i, decl.TypeName(item))
 		}
 		out = append(out, s)
 	}
 	return out, nil
-}
-
-// typeName names a JSON-like value's type in the words a policy author uses.
-func typeName(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case bool:
-		return "a boolean"
-	case string:
-		return "a string"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	case float64, float32, int, int64, interface{ Float64() (float64, error) }:
-		return "a number"
-	}
-	return fmt.Sprintf("%T", v)
 }
 
 func truncate(s string, n int) string {

@@ -87,3 +87,24 @@ func For[S Session](f func(ctx context.Context, s S, args []any) (any, error)) I
 		return f(ctx, ss, args)
 	}
 }
+
+// TypeName names the type of a JSON-like value in the words a policy
+// author uses, for error messages: "null", "a boolean", "a string", "a
+// number", "a list", "an object".
+func TypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "a boolean"
+	case string:
+		return "a string"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	case float64, float32, int, int64, interface{ Float64() (float64, error) }:
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 	"github.com/notaryproject/notation-go/verifier/truststore"
 
+	"github.com/seed-12b584bc/ratify/builtins/decl"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 )
 
@@ -122,7 +123,7 @@ func parseTrustPolicy(v any) (*trustpolicy.Document, []string, error) {
 		if v == nil {
 			return nil, nil, errors.New("missing: want a trust policy document {version, trustPolicies} or one trust policy {name, registryScopes, ...}")
 		}
-		return nil, nil, fmt.Errorf("want an object, got %s", jsonType(v))
+		return nil, nil, fmt.Errorf("want an object, got %s", decl.TypeName(v))
 	}
 	var warns []string
 	if _, isDoc := m["trustPolicies"]; isDoc {
@@ -193,7 +194,7 @@ func parseTrustStores(v any) (TrustStore, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf(`want an object {"<type>:<name>": [certificates]}, got %s`, jsonType(v))
+		return nil, fmt.Errorf(`want an object {"<type>:<name>": [certificates]}, got %s`, decl.TypeName(v))
 	}
 	for _, key := range sortedKeys(m) {
 		typ, name, found := strings.Cut(key, ":")
@@ -242,7 +243,7 @@ func parseCertEntry(e any) ([]*x509.Certificate, error) {
 		}
 		text = s
 	default:
-		return nil, fmt.Errorf("want a PEM string or an object with a pem field, got %s", jsonType(e))
+		return nil, fmt.Errorf("want a PEM string or an object with a pem field, got %s", decl.TypeName(e))
 	}
 	certs, err := parsePEM(text)
 	if err != nil && label != "" {
@@ -343,31 +344,13 @@ func stringList(v any) ([]string, error) {
 		for i, e := range v {
 			s, ok := e.(string)
 			if !ok {
-				return nil, fmt.Errorf("entry %d: want a string, got %s", i, jsonType(e))
+				return nil, fmt.Errorf("entry %d: want a string, got %s", i, decl.TypeName(e))
 			}
 			out = append(out, s)
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("want a list of strings, got %s", jsonType(v))
-}
-
-func jsonType(v any) string {
-	switch v.(type) {
-	case nil:
-		return "null"
-	case string:
-		return "a string"
-	case bool:
-		return "a boolean"
-	case json.Number, float64:
-		return "a number"
-	case []any:
-		return "a list"
-	case map[string]any:
-		return "an object"
-	}
-	return fmt.Sprintf("%T", v)
+	return nil, fmt.Errorf("want a list of strings, got %s", decl.TypeName(v))
 }
 
 func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
