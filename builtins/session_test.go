@@ -32,12 +32,9 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{content: memreg.New(), keys: &countingProvider{}, reg: kmp.NewRegistry()}
+	w := &world{keys: &countingProvider{}, reg: kmp.NewRegistry()}
 	var err error
-	if w.image, err = w.content.Image(ctx, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.content.Attach(ctx, w.image, "application/vnd.example.sbom", []byte("sbom")); err != nil {
+	if w.content, w.image, err = memreg.Sample(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.reg.AddProvider("", "keys", w.keys); err != nil {
@@ -86,7 +83,7 @@ func TestMemo(t *testing.T) {
 		t.Fatalf("%d calls recorded, want 1", n)
 	}
 	// Other arguments are another call.
-	if _, err := s.Call(ctx, "oras.referrers", []any{w.pinRef, "application/vnd.example.sbom"}); err != nil {
+	if _, err := s.Call(ctx, "oras.referrers", []any{w.pinRef, memreg.SBOM}); err != nil {
 		t.Fatal(err)
 	}
 	if n := w.content.Calls("referrers"); n != 2 {

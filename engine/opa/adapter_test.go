@@ -15,13 +15,8 @@ import (
 // adapterWorld is one image with one attached artifact, in memory.
 func adapterWorld(t *testing.T) (*memreg.Content, string, string) {
 	t.Helper()
-	ctx := context.Background()
-	c := memreg.New()
-	img, err := c.Image(ctx, "v1")
+	c, img, err := memreg.Sample(context.Background())
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Attach(ctx, img, "application/vnd.example.sbom", []byte("sbom")); err != nil {
 		t.Fatal(err)
 	}
 	return c, "registry.example/app@" + img.Digest.String(), img.Digest.String()
@@ -50,7 +45,7 @@ func TestAdapter(t *testing.T) {
 			name: "an array of objects",
 			rules: `allow if {
 	some r in oras.referrers(input.reference, "")
-	r.artifactType == "application/vnd.example.sbom"
+	r.artifactType == memreg.SBOM
 	startswith(r.digest, "sha256:")
 	is_object(r.annotations)
 }`,

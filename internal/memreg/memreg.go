@@ -133,3 +133,17 @@ func (c *Content) Fetch(ctx context.Context, ref oras.Reference, desc ocispec.De
 func notFound(op string, ref oras.Reference, err error) error {
 	return &oras.Error{Op: op, Ref: ref.String(), Kind: oras.ErrNotFound, Err: err}
 }
+
+// SBOM is the artifact type Sample attaches.
+const SBOM = "application/vnd.example.sbom"
+
+// Sample returns content holding one image tagged v1 with one SBOM
+// attached, and the image's descriptor.
+func Sample(ctx context.Context) (*Content, ocispec.Descriptor, error) {
+	c := New()
+	img, err := c.Image(ctx, "v1")
+	if err == nil {
+		_, err = c.Attach(ctx, img, SBOM, []byte("sbom"))
+	}
+	return c, img, err
+}

@@ -137,16 +137,7 @@ func WritePolicyFixtures(ctx context.Context, layout string) (*PolicyFixtures, e
 // policies/notation-or-cosign, so the compiled default decides on the
 // fixtures as that policy does.
 func (f *PolicyFixtures) Resources(layout string) string {
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	scopes, _ := json.Marshal(policyScopes)
-	kmp := func(name, contentType, value string) string {
-		return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: %s}
-spec:
-  type: inline
-  parameters: {contentType: %s, value: %s}`, name, contentType, q(value))
-	}
 	rotating := ""
 	for _, k := range f.Rotating {
 		rotating += k.PublicPEM()
@@ -160,36 +151,13 @@ spec:
   parameters:
     path: %s
     scopes: %s
-    cosignEnabled: true`, q(layout), scopes),
-		kmp("notation-certs", "certificate", f.Trusted.CAPEM()),
-		kmp("cosign-key-1", "key", f.Key1.PublicPEM()),
-		kmp("cosign-key-2", "key", f.Key2.PublicPEM()),
-		kmp("cosign-rotating", "key", rotating),
-		fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-notation}
-spec:
-  name: notation
-  artifactTypes: application/vnd.cncf.notary.signature
-  parameters:
-    verificationCertStores:
-      certs: [notation-certs]
-    trustPolicyDoc:
-      version: "1.0"
-      trustPolicies:
-        - name: default
-          registryScopes: ["*"]
-          signatureVerification: {level: strict}
-          trustStores: ["ca:certs"]
-          trustedIdentities: [%s]`, q("x509.subject: "+f.Trusted.Subject())),
-		`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: Verifier
-metadata: {name: verifier-cosign}
-spec:
-  name: cosign
-  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
-  parameters:
-    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: cosign-key-1}]}]`,
+    cosignEnabled: true`, quoteYAML(layout), scopes),
+		InlineKMPDoc("notation-certs", "certificate", f.Trusted.CAPEM()),
+		InlineKMPDoc("cosign-key-1", "key", f.Key1.PublicPEM()),
+		InlineKMPDoc("cosign-key-2", "key", f.Key2.PublicPEM()),
+		InlineKMPDoc("cosign-rotating", "key", rotating),
+		NotationVerifierDoc("notation-certs", f.Trusted.Subject()),
+		CosignVerifierDoc("cosign-key-1"),
 	}
 	return strings.Join(docs, "\n---\n") + "\n"
 }

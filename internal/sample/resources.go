@@ -22,7 +22,6 @@ type Trust struct {
 // Resources is a resources YAML for a plain-HTTP registry with cosign
 // signatures enabled, inline KMPs and the Verifiers t asks for.
 func Resources(t Trust) string {
-	q := func(s string) string { b, _ := json.Marshal(s); return string(b) }
 	params := "useHttp: true, cosignEnabled: true, authProvider: {name: anonymous}"
 	if t.StoreParameters != "" {
 		params += ", " + t.StoreParameters
@@ -34,12 +33,34 @@ spec:
   name: oras
   parameters: {` + params + `}`}
 	if t.CertificatePEM != "" {
-		docs = append(docs, fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+		docs = append(docs, InlineKMPDoc("sample-certificate", "certificate", t.CertificatePEM),
+			NotationVerifierDoc("sample-certificate", t.Subject))
+	}
+	if t.KeyPEM != "" {
+		docs = append(docs, InlineKMPDoc("sample-key", "key", t.KeyPEM), CosignVerifierDoc("sample-key"))
+	}
+	return strings.Join(docs, "\n---\n") + "\n"
+}
+
+// quoteYAML quotes s for a YAML flow value (JSON strings are YAML).
+func quoteYAML(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// InlineKMPDoc is a KeyManagementProvider of type inline named name, of
+// contentType ("key" or "certificate") holding value.
+func InlineKMPDoc(name, contentType, value string) string {
+	return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
 kind: KeyManagementProvider
-metadata: {name: sample-certificate}
+metadata: {name: %s}
 spec:
   type: inline
-  parameters: {contentType: certificate, value: %s}`, q(t.CertificatePEM)), fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+  parameters: {contentType: %s, value: %s}`, name, contentType, quoteYAML(value))
+}
+
+// NotationVerifierDoc is the Verifier verifier-notation: every registry,
+// strict verification, the certificates of the KMP certs as its CA, and
+// the leaf subject it trusts.
+func NotationVerifierDoc(certs, subject string) string {
+	return fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
 kind: Verifier
 metadata: {name: verifier-notation}
 spec:
@@ -47,7 +68,7 @@ spec:
   artifactTypes: application/vnd.cncf.notary.signature
   parameters:
     verificationCertStores:
-      certs: [sample-certificate]
+      certs: [%s]
     trustPolicyDoc:
       version: "1.0"
       trustPolicies:
@@ -55,22 +76,18 @@ spec:
           registryScopes: ["*"]
           signatureVerification: {level: strict}
           trustStores: ["ca:certs"]
-          trustedIdentities: [%s]`, q("x509.subject: "+t.Subject)))
-	}
-	if t.KeyPEM != "" {
-		docs = append(docs, fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
-kind: KeyManagementProvider
-metadata: {name: sample-key}
-spec:
-  type: inline
-  parameters: {contentType: key, value: %s}`, q(t.KeyPEM)), `apiVersion: config.ratify.deislabs.io/v1beta1
+          trustedIdentities: [%s]`, certs, quoteYAML("x509.subject: "+subject))
+}
+
+// CosignVerifierDoc is the Verifier verifier-cosign: every registry, the
+// keys of the KMP keys.
+func CosignVerifierDoc(keys string) string {
+	return `apiVersion: config.ratify.deislabs.io/v1beta1
 kind: Verifier
 metadata: {name: verifier-cosign}
 spec:
   name: cosign
   artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
   parameters:
-    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: sample-key}]}]`)
-	}
-	return strings.Join(docs, "\n---\n") + "\n"
+    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: ` + keys + `}]}]`
 }
