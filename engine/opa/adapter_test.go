@@ -92,13 +92,7 @@ func TestAdapter(t *testing.T) {
 			if err != nil || allow != tc.wantAllow {
 				t.Fatalf("allow %v (want %v), reasons %v, err %v", allow, tc.wantAllow, reasons, err)
 			}
-			reps := sess.Reports()
-			switch {
-			case tc.wantReport == "" && len(reps) != 0:
-				t.Fatalf("reports %+v, want none", reps)
-			case tc.wantReport != "" && (len(reps) != 1 || reps[0].Verifier != tc.wantReport || reps[0].IsSuccess):
-				t.Fatalf("reports %+v, want one failed %s", reps, tc.wantReport)
-			}
+			memreg.CheckReports(t, sess.Reports(), tc.wantReport)
 		})
 	}
 }

@@ -8,6 +8,7 @@ package memreg
 import (
 	"context"
 	"sync"
+	"testing"
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -16,6 +17,7 @@ import (
 	"oras.land/oras-go/v2/errdef"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/builtins/report"
 	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
@@ -146,4 +148,17 @@ func Sample(ctx context.Context) (*Content, ocispec.Descriptor, error) {
 		_, err = c.Attach(ctx, img, SBOM, []byte("sbom"))
 	}
 	return c, img, err
+}
+
+// CheckReports fails t unless reps is what an evaluation that made at most
+// one failing call should leave: none when verifier is "", else exactly
+// one failed report of verifier.
+func CheckReports(t testing.TB, reps []report.Report, verifier string) {
+	t.Helper()
+	switch {
+	case verifier == "" && len(reps) != 0:
+		t.Fatalf("reports %+v, want none", reps)
+	case verifier != "" && (len(reps) != 1 || reps[0].Verifier != verifier || reps[0].IsSuccess):
+		t.Fatalf("reports %+v, want one failed %s", reps, verifier)
+	}
 }
