@@ -27,7 +27,7 @@ func TestAdapter(t *testing.T) {
 		wantReport string
 	}{
 		{"a result is a map", `oras.resolve(reference).digest == digest`, true, ""},
-		{"a list of maps", `oras.referrers(reference, "").exists(r, r.artifactType == memreg.SBOM && r.digest.startsWith("sha256:"))`, true, ""},
+		{"a list of maps", `oras.referrers(reference, "").exists(r, r.artifactType == "application/vnd.example.sbom" && r.digest.startsWith("sha256:"))`, true, ""},
 		{"an error fails the validation", `size(oras.referrers("registry.example/app:missing", "")) >= 0`, false, "oras.referrers"},
 		{"a report is a map", `!cosign.verify(reference, {"keys": []}).isSuccess && cosign.verify(reference, {"keys": []}).verifier == "cosign"`, true, "cosign"},
 	}

@@ -45,7 +45,7 @@ func TestAdapter(t *testing.T) {
 			name: "an array of objects",
 			rules: `allow if {
 	some r in oras.referrers(input.reference, "")
-	r.artifactType == memreg.SBOM
+	r.artifactType == "application/vnd.example.sbom"
 	startswith(r.digest, "sha256:")
 	is_object(r.annotations)
 }`,
