@@ -26,8 +26,12 @@ type Decoder struct {
 }
 
 // NewDecoder returns a decoder of YAML or JSON documents.
-func NewDecoder() *Decoder {
-	s := NewScheme()
+func NewDecoder() *Decoder { return NewSchemeDecoder(NewScheme()) }
+
+// NewSchemeDecoder returns a decoder of the kinds registered in s, with
+// the same strictness and warnings: for this group's other versions
+// (crds/v1alpha1), whose objects have no parameters decoded here.
+func NewSchemeDecoder(s *runtime.Scheme) *Decoder {
 	return &Decoder{strict: json.NewSerializerWithOptions(json.DefaultMetaFactory, s, s,
 		json.SerializerOptions{Yaml: true, Strict: true})}
 }
@@ -67,9 +71,9 @@ func Parameters(obj runtime.Object) (any, []string, error) {
 	)
 	switch o := obj.(type) {
 	case *Store:
-		if o.Spec.Name == StoreOras || o.Spec.Name == StoreOCILayout {
-			p, warnings, err = o.Spec.StoreParameters()
-		}
+		p, warnings, err = storeParameters(o.Spec)
+	case *NamespacedStore:
+		p, warnings, err = storeParameters(o.Spec)
 	case *KeyManagementProvider:
 		p, warnings, err = KMPParameters(o.Spec)
 	case *NamespacedKeyManagementProvider:
@@ -98,6 +102,15 @@ func Parameters(obj runtime.Object) (any, []string, error) {
 func KMPParameters(s KeyManagementProviderSpec) (any, []string, error) {
 	if decode, ok := kmpParameterTypes[s.Type]; ok {
 		return decode(s)
+	}
+	return nil, nil, nil
+}
+
+// storeParameters decodes the parameters of the stores ratify knows; nil
+// for other names.
+func storeParameters(s StoreSpec) (any, []string, error) {
+	if s.Name == StoreOras || s.Name == StoreOCILayout {
+		return s.StoreParameters()
 	}
 	return nil, nil, nil
 }

@@ -23,6 +23,8 @@ func TestDecodeUnknownFields(t *testing.T) {
 			[]string{`Store s: unknown field "spec.bogus"`}},
 		{"spec.parameters", head + "kind: Store\nmetadata: {name: store-oras}\nspec: {name: oras, parameters: {cosignEnabld: true}}",
 			[]string{`Store store-oras: unknown field "spec.parameters.cosignEnabld"`}},
+		{"namespaced store parameters", head + "kind: NamespacedStore\nmetadata: {name: s, namespace: team-a}\nspec: {name: oras, parameters: {cosignEnabld: true}}",
+			[]string{`NamespacedStore team-a/s: unknown field "spec.parameters.cosignEnabld"`}},
 		{"nested parameters, namespaced", head + "kind: NamespacedVerifier\nmetadata: {name: v, namespace: team-a}\n" +
 			"spec:\n  name: cosign\n  artifactTypes: t\n  parameters:\n    trustPolicies: [{name: a, scopes: ['*'], keys: [{provider: k, nmae: x}]}]",
 			[]string{`NamespacedVerifier team-a/v: unknown field "spec.parameters.trustPolicies[0].keys[0].nmae"`}},
@@ -96,6 +98,15 @@ func TestParameters(t *testing.T) {
 	v := &Verifier{Spec: VerifierSpec{Type: VerifierNotation, Name: "ignored"}}
 	if p, _, _ := Parameters(v); p == nil {
 		t.Error("spec.type names the verifier")
+	}
+	ns := &NamespacedStore{Spec: StoreSpec{Name: StoreOCILayout}}
+	ns.Spec.Parameters.Raw = []byte(`{"path": "/d"}`)
+	if p, _, err := Parameters(ns); err != nil || p.(StoreParameters).Path != "/d" {
+		t.Errorf("namespaced store: %#v %v", p, err)
+	}
+	ns.Spec.Parameters.Raw = []byte(`{"referrersCacheTTL": "soon"}`)
+	if _, _, err := Parameters(ns); err == nil {
+		t.Error("namespaced store: invalid parameters accepted")
 	}
 	if p, w, err := Parameters(&Store{Spec: StoreSpec{Name: "s3"}}); p != nil || w != nil || err != nil {
 		t.Errorf("unknown store: %v %v %v", p, w, err)

@@ -12,6 +12,7 @@ var GroupVersion = schema.GroupVersion{Group: Group, Version: Version}
 func AddToScheme(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&Store{}, &StoreList{},
+		&NamespacedStore{}, &NamespacedStoreList{},
 		&Verifier{}, &VerifierList{},
 		&NamespacedVerifier{}, &NamespacedVerifierList{},
 		&KeyManagementProvider{}, &KeyManagementProviderList{},
