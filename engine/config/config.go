@@ -20,6 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	"github.com/seed-12b584bc/ratify/crds/v1alpha1"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 )
 
@@ -36,6 +37,9 @@ type Resources struct {
 	Policies            []v1beta1.Policy
 	NamespacedPolicies  []v1beta1.NamespacedPolicy
 	CertificateStores   []v1beta1.CertificateStore
+	// NamespacedStores are accepted for Ratify's YAML; the engine does not
+	// read signatures through them yet, so they are not in Revision.
+	NamespacedStores []v1beta1.NamespacedStore
 	// Skipped lists documents that are not ratify resources, for warnings.
 	Skipped []string
 	// Warnings are the fields of the resources that ratify ignores, as
@@ -59,6 +63,7 @@ func LoadFile(path string) (*Resources, error) {
 }
 
 // Load reads the resources of a multi-document YAML (or JSON) stream.
+// Documents of Ratify's v1alpha1 are converted to v1beta1.
 func Load(r io.Reader) (*Resources, error) {
 	data, err := io.ReadAll(io.LimitReader(r, MaxFileBytes+1))
 	if err != nil {
@@ -68,7 +73,10 @@ func Load(r io.Reader) (*Resources, error) {
 		return nil, fmt.Errorf("larger than %d bytes", MaxFileBytes)
 	}
 	res := &Resources{}
-	dec := v1beta1.NewDecoder()
+	dec := decoders{
+		v1beta1.APIVersion:  v1beta1.NewDecoder(),
+		v1alpha1.APIVersion: v1beta1.NewSchemeDecoder(v1alpha1.NewScheme()),
+	}
 	reader := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for i := 1; ; i++ {
 		doc, err := reader.Read()
@@ -96,7 +104,10 @@ type header struct {
 	} `json:"metadata"`
 }
 
-func (res *Resources) add(dec *v1beta1.Decoder, i int, doc []byte) error {
+// decoders decode the documents of each apiVersion a file may use.
+type decoders map[string]*v1beta1.Decoder
+
+func (res *Resources) add(decs decoders, i int, doc []byte) error {
 	js, err := yaml.YAMLToJSON(doc)
 	if err != nil {
 		return err
@@ -116,13 +127,15 @@ func (res *Resources) add(dec *v1beta1.Decoder, i int, doc []byte) error {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("document %d: %s %s/%s", i, h.APIVersion, h.Kind, h.Metadata.Name))
 		return nil
 	}
-	if h.APIVersion != v1beta1.APIVersion {
-		return fmt.Errorf("%s %q: unsupported apiVersion %s (want %s)", h.Kind, h.Metadata.Name, h.APIVersion, v1beta1.APIVersion)
+	dec, ok := decs[h.APIVersion]
+	if !ok {
+		return fmt.Errorf("%s %q: unsupported apiVersion %s (want %s or %s)", h.Kind, h.Metadata.Name, h.APIVersion,
+			v1beta1.APIVersion, v1alpha1.APIVersion)
 	}
 	if h.Metadata.Name == "" {
 		return fmt.Errorf("%s: metadata.name is required", h.Kind)
 	}
-	if !kinds[h.Kind] {
+	if !kinds[h.APIVersion][h.Kind] {
 		return fmt.Errorf("unknown kind %s in %s", h.Kind, h.APIVersion)
 	}
 	// Strictly, as the API server decodes: unknown fields are warnings, and
@@ -135,10 +148,20 @@ func (res *Resources) add(dec *v1beta1.Decoder, i int, doc []byte) error {
 		// The header matched names in any case; the decoder does not.
 		return fmt.Errorf("%s: metadata.name is required", h.Kind)
 	}
+	if h.APIVersion == v1alpha1.APIVersion {
+		if obj, err = v1alpha1.ToV1beta1(obj); err != nil {
+			return fmt.Errorf("%s %q: %w", h.Kind, h.Metadata.Name, err)
+		}
+		// The decoder knew no parameters of v1alpha1 kinds.
+		_, pw, _ := v1beta1.Parameters(obj)
+		warnings = append(warnings, pw...)
+	}
 	res.Warnings = append(res.Warnings, warnings...)
 	switch o := obj.(type) {
 	case *v1beta1.Store:
 		res.Stores = append(res.Stores, *o)
+	case *v1beta1.NamespacedStore:
+		res.NamespacedStores = append(res.NamespacedStores, *o)
 	case *v1beta1.Verifier:
 		res.Verifiers = append(res.Verifiers, *o)
 	case *v1beta1.NamespacedVerifier:
@@ -157,10 +180,14 @@ func (res *Resources) add(dec *v1beta1.Decoder, i int, doc []byte) error {
 	return nil
 }
 
-// kinds are the kinds a resources file may hold (not their lists).
-var kinds = map[string]bool{
-	"Store": true, "Verifier": true, "NamespacedVerifier": true, "KeyManagementProvider": true,
-	"NamespacedKeyManagementProvider": true, "Policy": true, "NamespacedPolicy": true, "CertificateStore": true,
+// kinds are the kinds a resources file may hold (not their lists), by
+// apiVersion: v1alpha1 has the four kinds Ratify still serves in it.
+var kinds = map[string]map[string]bool{
+	v1beta1.APIVersion: {
+		"Store": true, "NamespacedStore": true, "Verifier": true, "NamespacedVerifier": true, "KeyManagementProvider": true,
+		"NamespacedKeyManagementProvider": true, "Policy": true, "NamespacedPolicy": true, "CertificateStore": true,
+	},
+	v1alpha1.APIVersion: {"Store": true, "Verifier": true, "Policy": true, "CertificateStore": true},
 }
 
 // Warn logs the skipped documents and the ignored fields.
@@ -184,6 +211,7 @@ func Namespace(ns string) string {
 
 // Revision identifies the configuration: a digest of every resource's spec
 // and identity. Caches keyed by it are invalidated by any change.
+// NamespacedStores are left out while no decision depends on them.
 func (res *Resources) Revision() string {
 	h := sha256.New()
 	b, _ := json.Marshal([]any{res.Stores, res.Verifiers, res.NamespacedVerifiers, res.KMPs, res.NamespacedKMPs,

@@ -59,7 +59,10 @@ func TestLoadStores(t *testing.T) {
 func TestLoadErrors(t *testing.T) {
 	for _, c := range []struct{ doc, want string }{
 		{"kind: Store\nmetadata: {name: x}", "apiVersion and kind are required"},
-		{"apiVersion: config.ratify.deislabs.io/v1alpha1\nkind: Store\nmetadata: {name: x}", "unsupported apiVersion"},
+		{"apiVersion: config.ratify.deislabs.io/v2\nkind: Store\nmetadata: {name: x}", "unsupported apiVersion"},
+		{"apiVersion: config.ratify.deislabs.io/v1alpha1\nkind: KeyManagementProvider\nmetadata: {name: x}", "unknown kind KeyManagementProvider"},
+		{"apiVersion: config.ratify.deislabs.io/v1alpha1\nkind: Policy\nmetadata: {Name: configpolicy}", "metadata.name is required"},
+		{"apiVersion: config.ratify.deislabs.io/v1alpha1\nkind: Store\nmetadata: {name: x}\nspec: {name: [oras]}", `Store "x"`},
 		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nspec: {name: oras}", "metadata.name is required"},
 		{"apiVersion: config.ratify.deislabs.io/v1beta1\nkind: Store\nmetadata: {name: x}\nspec: [1, 2]", "Store \"x\""},
 		{"a: [unclosed", "document 1"},

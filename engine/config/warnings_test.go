@@ -158,6 +158,9 @@ func objects(res *Resources) []runtime.Object {
 	for i := range res.Stores {
 		out = append(out, &res.Stores[i])
 	}
+	for i := range res.NamespacedStores {
+		out = append(out, &res.NamespacedStores[i])
+	}
 	for i := range res.Verifiers {
 		out = append(out, &res.Verifiers[i])
 	}
