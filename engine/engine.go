@@ -200,6 +200,12 @@ func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, err
 	if e.store, err = s.storeFor(ctx, res, storeCfgs); err != nil {
 		return nil, err
 	}
+	// NamespacedStores load (Ratify's YAML has them) but never change the
+	// registries a verification reads.
+	for _, ns := range res.NamespacedStores {
+		e.warnings = append(e.warnings, fmt.Sprintf("NamespacedStore %s/%s is not supported yet: signatures are read through cluster Stores",
+			config.Namespace(ns.Namespace), ns.Name))
+	}
 	if e.kmp, err = buildKMP(res, s.opts.Namespace); err != nil {
 		return nil, err
 	}
