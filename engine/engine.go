@@ -62,6 +62,18 @@ type Decision struct {
 // set, as in Ratify.
 const DefaultNamespace = "gatekeeper-system"
 
+// OwnNamespace is ratify's own namespace: ns when given, else
+// $RATIFY_NAMESPACE, else DefaultNamespace.
+func OwnNamespace(ns string) string {
+	if ns == "" {
+		ns = os.Getenv("RATIFY_NAMESPACE")
+	}
+	if ns == "" {
+		ns = DefaultNamespace
+	}
+	return ns
+}
+
 // Options tune the engines built on one Shared.
 type Options struct {
 	Logger *slog.Logger
@@ -122,12 +134,7 @@ func (o Options) withDefaults() Options {
 	if o.DecisionTimeout <= 0 {
 		o.DecisionTimeout = 3 * time.Second
 	}
-	if o.Namespace == "" {
-		o.Namespace = os.Getenv("RATIFY_NAMESPACE")
-	}
-	if o.Namespace == "" {
-		o.Namespace = DefaultNamespace
-	}
+	o.Namespace = OwnNamespace(o.Namespace)
 	if o.StoreOptions.Logger == nil {
 		o.StoreOptions.Logger = o.Logger
 	}

@@ -107,6 +107,14 @@ func normalise(v any) (any, error) {
 	return out, nil
 }
 
+// ParseTrustPolicy reads a trust policy document (or one policy
+// statement) as notation.verify does, with notation-go's validation, so a
+// controller can say a Verifier's trustPolicyDoc is wrong before any image
+// is verified with it. The warnings name fields notation ignores.
+func ParseTrustPolicy(v any) (*trustpolicy.Document, []string, error) {
+	return parseTrustPolicy(v)
+}
+
 func parseTrustPolicy(v any) (*trustpolicy.Document, []string, error) {
 	if s, ok := v.(string); ok {
 		// The JSON text of a trust policy (as in a notation trustpolicy.json).

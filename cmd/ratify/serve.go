@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,22 +13,25 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/seed-12b584bc/ratify/engine"
-	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/engine/server"
 )
 
 type serveOpts struct {
-	config    string
-	pprofAddr string
-	serve     server.ServeOptions
-	server    server.Options
-	engine    engine.Options
+	config      string
+	kubeconfig  string
+	crdManager  bool
+	leaderElect bool
+	reload      time.Duration
+	pprofAddr   string
+	serve       server.ServeOptions
+	server      server.Options
+	engine      engine.Options
 }
 
 func newServeCmd(a *app) *cobra.Command {
 	o := &serveOpts{}
 	cmd := &cobra.Command{
-		Use:   "serve -c RESOURCES --cert-dir DIR",
+		Use:   "serve (-c RESOURCES | --kubeconfig FILE | in a cluster) --cert-dir DIR",
 		Short: "Run the Gatekeeper external-data provider",
 		Long: `serve answers Gatekeeper's external-data requests (ProviderRequest,
 externaldata.gatekeeper.sh/v1beta1) at /ratify/gatekeeper/v1/verify and
@@ -53,9 +57,25 @@ constraint template writes before each image; without it the prefix is part
 of the image string and is denied, so a pod cannot choose another
 namespace's policy. --require-digest denies images not pinned to a digest:
 use it where tags are not mutated to digests (provider.enableMutation=false,
-the Azure Policy add-on), since a tag can move after it was verified.`,
+the Azure Policy add-on), since a tag can move after it was verified.
+
+Where the configuration comes from:
+  -c FILE              the resources in FILE (Store, KeyManagementProvider,
+                       Verifier, Policy, ...), read again when it changes
+                       (checked every --reload-interval); a file that no
+                       longer loads leaves the last good one in force.
+  --kubeconfig FILE    the config.ratify.deislabs.io resources of that
+                       cluster, live: controllers watch every kind, write
+                       each resource's status, and a change is in force on
+                       the next request.
+  in a cluster         the same, with the pod's service account (when -c is
+                       not given, or with --enable-crd-manager, as Ratify's
+                       chart passes it).
+With several replicas each serves from its own view; the one holding the
+Lease writes status (--leader-elect, on by default in a cluster).`,
 		Example: `  ratify serve -c resources.yaml --cert-dir /usr/local/tls --ca-cert-file /usr/local/tls/client-ca/ca.crt
-  ratify serve -c resources.yaml --http --addr 127.0.0.1:6001`,
+  ratify serve -c resources.yaml --http --addr 127.0.0.1:6001
+  ratify serve --kubeconfig ~/.kube/config --http`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Servers log JSON, one event per line, with trace IDs.
@@ -83,7 +103,10 @@ the Azure Policy add-on), since a tag can move after it was verified.`,
 	f.IntVar(&o.server.MaxKeys, "max-keys", 256, "most keys accepted in one request")
 	f.IntVar(&o.server.Workers, "workers", 64, "keys evaluated at once")
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off by default)")
-	_ = cmd.MarkFlagRequired("config")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "read the resources from this cluster (default in a cluster: the pod's service account)")
+	f.BoolVar(&o.crdManager, "enable-crd-manager", false, "read the resources from the cluster even with -c (Ratify's flag; its -c file is then ignored)")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "in a cluster, only the holder of the Lease writes status")
+	f.DurationVar(&o.reload, "reload-interval", 2*time.Second, "how often -c FILE is checked for changes (0: never)")
 	return cmd
 }
 
@@ -109,22 +132,22 @@ func (o *serveOpts) run(cmd *cobra.Command, a *app) error {
 		o.serve.Addr = "127.0.0.1:6001"
 	}
 	srv := server.New(o.server)
-	res, err := config.LoadFile(o.config)
-	if err != nil {
-		return fail(exitError, err)
-	}
-	res.Warn(a.log)
 	o.engine.Logger = a.log
-	eng, err := engine.NewShared(srv.EngineOptions(o.engine)).Build(cmd.Context(), res)
+	src, err := o.source(a, srv)
 	if err != nil {
 		return fail(exitError, err)
 	}
-	for _, w := range eng.Warnings() {
-		a.log.Warn(w)
-	}
-	srv.SetEngine(eng)
-	a.log.Info("configuration loaded", "file", o.config, "revision", eng.Revision())
-	if err := srv.ListenAndServe(cmd.Context(), o.serve); err != nil {
+	ctx, cancel := context.WithCancel(cmd.Context())
+	defer cancel()
+	errs := make(chan error, 1)
+	go func() { errs <- src(ctx) }()
+	go func() {
+		if err := <-errs; err != nil {
+			a.log.Error("configuration source stopped", "err", err)
+			cancel()
+		}
+	}()
+	if err := srv.ListenAndServe(ctx, o.serve); err != nil {
 		return fail(exitError, err)
 	}
 	return nil

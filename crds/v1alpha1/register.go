@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -16,6 +17,7 @@ func AddToScheme(s *runtime.Scheme) error {
 		&Policy{}, &PolicyList{},
 		&CertificateStore{}, &CertificateStoreList{},
 	)
+	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package v1beta1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -21,5 +22,8 @@ func AddToScheme(s *runtime.Scheme) error {
 		&NamespacedPolicy{}, &NamespacedPolicyList{},
 		&CertificateStore{}, &CertificateStoreList{},
 	)
+	// The options and status types every group version has (ListOptions,
+	// WatchEvent, ...), which clients and informers encode.
+	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }

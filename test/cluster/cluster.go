@@ -102,7 +102,22 @@ func (c *Cluster) Kubectl(t testing.TB, args ...string) string {
 // TryKubectl runs kubectl like Kubectl, for commands expected to be refused:
 // a non-zero exit is an error wrapping ErrKubectl, with kubectl's stderr.
 func (c *Cluster) TryKubectl(args ...string) (string, error) {
+	return c.run("", args...)
+}
+
+// Apply runs `kubectl apply -f -` with the YAML documents docs.
+func (c *Cluster) Apply(t testing.TB, docs string) string {
+	t.Helper()
+	stdout, err := c.run(docs, "apply", "-f", "-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout
+}
+
+func (c *Cluster) run(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(c.kubectl, append([]string{"--kubeconfig", c.Kubeconfig}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

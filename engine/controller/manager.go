@@ -1,0 +1,235 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
+	"github.com/seed-12b584bc/ratify/engine/config"
+)
+
+// Options configure a Manager.
+type Options struct {
+	// Config reaches the API server.
+	Config *rest.Config
+	// Namespace is ratify's own: where the leader election Lease lives.
+	Namespace string
+	// Apply builds a configuration and puts it in force; an error leaves
+	// the previous one in force.
+	Apply func(ctx context.Context, res *config.Resources) error
+	// Debounce is how long a rebuild waits after the first change, so a
+	// burst of changes is one rebuild (default 50ms).
+	Debounce time.Duration
+	// LeaderElection makes status writes the job of the Lease holder; off,
+	// this process writes status (one replica, or tests).
+	LeaderElection bool
+	Logger         *slog.Logger
+}
+
+// Manager runs the controllers.
+type Manager struct {
+	opts   Options
+	mgr    manager.Manager
+	client client.Client
+	kinds  []*kind
+	snap   *snapshot
+	log    *slog.Logger
+	notify chan struct{}
+	ready  chan struct{}
+	status *statusWriter
+}
+
+// New sets up the controllers of every kind; Start runs them.
+func New(opts Options) (*Manager, error) {
+	if opts.Debounce <= 0 {
+		opts.Debounce = 50 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
+		Scheme:                        v1beta1.NewScheme(),
+		Logger:                        logr.FromSlogHandler(opts.Logger.Handler()),
+		Metrics:                       metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:        "0",
+		LeaderElection:                opts.LeaderElection,
+		LeaderElectionID:              "ratify-status.config.ratify.deislabs.io",
+		LeaderElectionNamespace:       opts.Namespace,
+		LeaderElectionReleaseOnCancel: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller manager: %w", err)
+	}
+	m := &Manager{
+		opts: opts, mgr: mgr, client: mgr.GetClient(), kinds: kinds(), snap: newSnapshot(),
+		log: opts.Logger, notify: make(chan struct{}, 1), ready: make(chan struct{}),
+	}
+	m.status = &statusWriter{client: mgr.GetClient(), snap: m.snap, log: m.log, elected: mgr.Elected(), written: map[key]observedStatus{}}
+	for _, k := range m.kinds {
+		err := builder.ControllerManagedBy(mgr).
+			Named(k.name).
+			// Status writes do not change the generation, so they do not
+			// come back as reconciles.
+			For(k.newObj(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+			// Every replica reconciles: each serves from its own snapshot.
+			WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+			Complete(m.reconciler(k))
+		if err != nil {
+			return nil, fmt.Errorf("controller of %s: %w", k.name, err)
+		}
+	}
+	if err := mgr.Add(manager.RunnableFunc(m.rebuild)); err != nil {
+		return nil, err
+	}
+	// On winning the Lease, write what this replica observed of everything.
+	if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
+		select {
+		case <-m.ready:
+			m.status.writeAll(ctx)
+		case <-ctx.Done():
+		}
+		return nil
+	})); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Start runs the controllers until ctx ends.
+func (m *Manager) Start(ctx context.Context) error { return m.mgr.Start(ctx) }
+
+// Ready is closed once the first configuration, from every resource the
+// cluster held at start, is in force.
+func (m *Manager) Ready() <-chan struct{} { return m.ready }
+
+func (m *Manager) reconciler(k *kind) reconcile.Func {
+	return func(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+		obj := k.newObj()
+		kk := key{k.name, req.Namespace, req.Name}
+		if err := m.client.Get(ctx, req.NamespacedName, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				m.snap.remove(kk)
+				m.status.forget(kk)
+				m.changed()
+				return reconcile.Result{}, nil
+			}
+			return reconcile.Result{}, err
+		}
+		transient := m.observe(ctx, k, obj)
+		m.changed()
+		if transient != nil {
+			// Backoff and retry: the last valid version stays in force.
+			return reconcile.Result{}, transient
+		}
+		if k.refresh != nil {
+			if d := k.refresh(obj); d > 0 {
+				return reconcile.Result{RequeueAfter: d}, nil
+			}
+		}
+		return reconcile.Result{}, nil
+	}
+}
+
+// observe checks one resource and records the outcome; it returns the
+// error when it may pass on retry.
+func (m *Manager) observe(ctx context.Context, k *kind, obj client.Object) error {
+	material, err := k.check(ctx, obj)
+	if err != nil && isTransient(err) {
+		m.log.Warn("resource check failed, will retry", "kind", k.name, "namespace", obj.GetNamespace(), "name", obj.GetName(), "err", err)
+		return err
+	}
+	m.snap.observe(key{k.name, obj.GetNamespace(), obj.GetName()}, k, obj, material, err)
+	return nil
+}
+
+func isTransient(err error) bool {
+	return oras.IsTransient(err) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// changed asks for a rebuild.
+func (m *Manager) changed() {
+	select {
+	case m.notify <- struct{}{}:
+	default:
+	}
+}
+
+// rebuild puts the snapshot in force: first once every resource of the
+// cache has been checked (a configuration built from part of the cluster
+// could lack a namespace's policy), then after each burst of changes.
+func (m *Manager) rebuild(ctx context.Context) error {
+	if !m.mgr.GetCache().WaitForCacheSync(ctx) {
+		return ctx.Err()
+	}
+	m.log.Debug("caches synced; checking every resource")
+	for _, k := range m.kinds {
+		list := k.newList()
+		m.log.Debug("listing", "kind", k.name)
+		if err := m.client.List(ctx, list); err != nil {
+			return fmt.Errorf("listing %s: %w", k.name, err)
+		}
+		items, err := meta.ExtractList(list)
+		if err != nil {
+			return err
+		}
+		for _, it := range items {
+			for m.observe(ctx, k, it.(client.Object)) != nil {
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}
+	m.apply(ctx)
+	close(m.ready)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.notify:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(m.opts.Debounce):
+		}
+		m.apply(ctx)
+	}
+}
+
+func (m *Manager) apply(ctx context.Context) {
+	start := time.Now()
+	res := m.snap.resources()
+	if err := m.opts.Apply(ctx, res); err != nil {
+		m.log.Error("configuration refused; the previous one stays in force", "err", err)
+	} else {
+		m.log.Info("configuration applied", "took", time.Since(start))
+	}
+	m.status.writeAll(ctx)
+}
+
+// leaderRunnable runs f once this process holds the Lease.
+type leaderRunnable func(ctx context.Context) error
+
+func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
+func (leaderRunnable) NeedLeaderElection() bool          { return true }

@@ -1,0 +1,179 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/seed-12b584bc/ratify/engine"
+)
+
+// briefLength bounds brieferror, the column `kubectl get` prints.
+const briefLength = 100
+
+// observedStatus is the status a resource should have, from what was
+// observed of it.
+type observedStatus struct {
+	ok         bool
+	err        string
+	fetched    time.Time
+	properties string // JSON
+}
+
+// statusOf is what e's status should say. refsMissing lists the key
+// management providers a Verifier names that do not exist.
+func statusOf(e entry, refsMissing []string) observedStatus {
+	switch {
+	case e.err != nil && e.valid == nil:
+		return observedStatus{err: e.err.Error()}
+	case e.err != nil:
+		return observedStatus{err: fmt.Sprintf("generation %d was refused, generation %d stays in force: %v", e.generation, e.validGeneration, e.err)}
+	case len(refsMissing) > 0:
+		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist (or is not valid): signatures it would verify are denied", strings.Join(refsMissing, ", "))}
+	}
+	st := observedStatus{ok: true}
+	if e.material != nil {
+		st.fetched = e.fetched
+		st.properties = properties(*e.material, e.fetched)
+	}
+	return st
+}
+
+// properties are a provider's keys and certificates as Ratify lists them
+// in status: name, version, enabled, last refreshed; never the material.
+func properties(m engine.Material, fetched time.Time) string {
+	entry := func(name, version string, enabled bool) map[string]string {
+		return map[string]string{"Name": name, "Version": version, "Enabled": strconv.FormatBool(enabled), "LastRefreshed": fetched.UTC().Format(time.RFC3339)}
+	}
+	p := map[string][]map[string]string{}
+	for _, c := range m.Certificates {
+		p["Certificates"] = append(p["Certificates"], entry(c.Name, c.Version, c.Enabled))
+	}
+	for _, k := range m.Keys {
+		p["Keys"] = append(p["Keys"], entry(k.Name, k.Version, k.Enabled))
+	}
+	b, _ := json.Marshal(p)
+	return string(b)
+}
+
+// statusWriter writes status when this process holds the Lease, only
+// where it changed.
+type statusWriter struct {
+	client  client.Client
+	snap    *snapshot
+	log     *slog.Logger
+	elected <-chan struct{}
+
+	mu      sync.Mutex
+	written map[key]observedStatus
+}
+
+func (w *statusWriter) leader() bool {
+	select {
+	case <-w.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+func (w *statusWriter) forget(k key) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.written, k)
+}
+
+// writeAll brings every resource's status up to date.
+func (w *statusWriter) writeAll(ctx context.Context) {
+	if !w.leader() {
+		return
+	}
+	w.snap.each(func(k key, e entry) {
+		var missing []string
+		if e.kind.refs != nil && e.valid != nil {
+			for _, ref := range e.kind.refs(e.valid) {
+				if !w.exists(k.namespace, ref) {
+					missing = append(missing, ref)
+				}
+			}
+		}
+		want := statusOf(e, missing)
+		w.mu.Lock()
+		done := w.written[k] == want
+		w.mu.Unlock()
+		if done {
+			return
+		}
+		if err := w.write(ctx, k, e.kind, want); err != nil {
+			w.log.Warn("status not written", "kind", k.kind, "namespace", k.namespace, "name", k.name, "err", err)
+			return
+		}
+		w.mu.Lock()
+		w.written[k] = want
+		w.mu.Unlock()
+	})
+}
+
+// exists reports whether the key management provider ref, named from a
+// Verifier of namespace ns ("" for cluster-wide), is there: `name` is a
+// cluster provider (or a CertificateStore of ratify's namespace, which the
+// engine also knows by name), `namespace/name` a namespaced one.
+func (w *statusWriter) exists(ns, ref string) bool {
+	if rns, name, ok := strings.Cut(ref, "/"); ok {
+		return w.snap.has(rns, name, "NamespacedKeyManagementProvider", "CertificateStore")
+	}
+	if w.snap.has("", ref, "KeyManagementProvider") {
+		return true
+	}
+	found := false
+	w.snap.each(func(k key, e entry) {
+		found = found || k.kind == "CertificateStore" && k.name == ref && e.valid != nil
+	})
+	return found
+}
+
+// write patches the status of one resource to want.
+func (w *statusWriter) write(ctx context.Context, k key, kd *kind, want observedStatus) error {
+	obj := kd.newObj()
+	if err := w.client.Get(ctx, types.NamespacedName{Namespace: k.namespace, Name: k.name}, obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	before := obj.DeepCopyObject().(client.Object)
+	f := kd.status(obj)
+	*f.ok, *f.err, *f.brief = want.ok, want.err, brief(want.err)
+	if f.fetched != nil {
+		*f.fetched = nil
+		if !want.fetched.IsZero() {
+			*f.fetched = &metav1.Time{Time: want.fetched}
+		}
+		*f.properties = runtime.RawExtension{}
+		if want.properties != "" {
+			*f.properties = runtime.RawExtension{Raw: []byte(want.properties)}
+		}
+	}
+	if reflect.DeepEqual(before, obj) {
+		return nil
+	}
+	// An update, not a merge patch: a patch from the zero status would
+	// leave out issuccess: false, which the schema requires.
+	return w.client.Status().Update(ctx, obj)
+}
+
+// brief is err cut to briefLength characters for `kubectl get`.
+func brief(err string) string {
+	if r := []rune(err); len(r) > briefLength {
+		return string(r[:briefLength-3]) + "..."
+	}
+	return err
+}
