@@ -139,15 +139,24 @@ func (o *serveOpts) run(cmd *cobra.Command, a *app) error {
 	}
 	ctx, cancel := context.WithCancel(cmd.Context())
 	defer cancel()
-	errs := make(chan error, 1)
-	go func() { errs <- src(ctx) }()
+	// The configuration source runs beside the server; if it fails (a
+	// permission missing, the API server gone for good), so does serve.
+	var srcErr error
+	srcDone := make(chan struct{})
 	go func() {
-		if err := <-errs; err != nil {
-			a.log.Error("configuration source stopped", "err", err)
+		defer close(srcDone)
+		if srcErr = src(ctx); srcErr != nil {
+			a.log.Error("configuration source stopped", "err", srcErr)
 			cancel()
 		}
 	}()
-	if err := srv.ListenAndServe(ctx, o.serve); err != nil {
+	err = srv.ListenAndServe(ctx, o.serve)
+	cancel()
+	<-srcDone
+	if err == nil {
+		err = srcErr
+	}
+	if err != nil {
 		return fail(exitError, err)
 	}
 	return nil

@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,6 +14,9 @@ import (
 	"github.com/seed-12b584bc/ratify/engine"
 	"github.com/seed-12b584bc/ratify/engine/config"
 )
+
+// errNamespacedStore is the status of every NamespacedStore.
+var errNamespacedStore = errors.New("NamespacedStore is not supported yet: signatures are read through cluster Stores; use a Store")
 
 // kind is what the controller knows of one resource kind.
 type kind struct {
@@ -73,6 +77,21 @@ func kinds() []*kind {
 			add: func(res *config.Resources, o client.Object) { res.Stores = append(res.Stores, *o.(*v1beta1.Store)) },
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.Store).Status
+				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
+			},
+		},
+		{
+			// Accepted so that Ratify's YAML applies, and said to be unused:
+			// the engine reads signatures through cluster Stores only.
+			name:    "NamespacedStore",
+			newObj:  func() client.Object { return &v1beta1.NamespacedStore{} },
+			newList: func() client.ObjectList { return &v1beta1.NamespacedStoreList{} },
+			check: func(_ context.Context, o client.Object) (*engine.Material, error) {
+				return nil, errNamespacedStore
+			},
+			add: func(*config.Resources, client.Object) {},
+			status: func(o client.Object) statusFields {
+				s := &o.(*v1beta1.NamespacedStore).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
 			},
 		},

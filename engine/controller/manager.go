@@ -113,8 +113,17 @@ func New(opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// Start runs the controllers until ctx ends.
-func (m *Manager) Start(ctx context.Context) error { return m.mgr.Start(ctx) }
+// ErrForbidden means ratify lacks a permission the controllers need.
+var ErrForbidden = errors.New("missing permission")
+
+// Start checks ratify's permissions, then runs the controllers until ctx
+// ends.
+func (m *Manager) Start(ctx context.Context) error {
+	if err := Check(ctx, m.opts.Config, m.opts.Namespace, m.opts.LeaderElection); err != nil {
+		return err
+	}
+	return m.mgr.Start(ctx)
+}
 
 // Ready is closed once the first configuration, from every resource the
 // cluster held at start, is in force.

@@ -42,6 +42,19 @@ type Cluster struct {
 	Kubeconfig string
 
 	kubectl string
+	env     *envtest.Environment
+}
+
+// User returns a configuration that reaches the API server as the user
+// name, a member of no group but system:authenticated: it may do only
+// what RBAC grants it.
+func (c *Cluster) User(t testing.TB, name string) *rest.Config {
+	t.Helper()
+	u, err := c.env.AddUser(envtest.User{Name: name}, c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Config()
 }
 
 // Start starts etcd and kube-apiserver, installs ratify's CRDs and waits
@@ -85,7 +98,7 @@ func Start(t testing.TB) *Cluster {
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &Cluster{Config: cfg, Kubeconfig: kubeconfig, kubectl: kubectl}
+	return &Cluster{Config: cfg, Kubeconfig: kubeconfig, kubectl: kubectl, env: env}
 }
 
 // Kubectl runs the real kubectl against the cluster and returns its
