@@ -151,3 +151,57 @@ func TestStatusAndSnapshot(t *testing.T) {
 		return ""
 	})
 }
+
+// TestVerifierAndPolicyStatus: a Verifier naming a provider that does not
+// exist says so until it does; a Policy not named ratify-policy says it is
+// ignored; a Verifier whose trust policy does not parse is refused.
+func TestVerifierAndPolicyStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	c := cluster.Start(t)
+	a := start(t, c)
+	c.Apply(t, `apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-cosign}
+spec:
+  name: cosign
+  artifactTypes: application/vnd.dev.cosign.artifact.sig.v1+json
+  parameters:
+    trustPolicies: [{name: default, scopes: ["*"], keys: [{provider: later-key}]}]
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Verifier
+metadata: {name: verifier-notation}
+spec:
+  name: notation
+  artifactTypes: application/vnd.cncf.notary.signature
+  parameters:
+    verificationCertStores: {certs: [later-key]}
+    trustPolicyDoc: {version: "1.0", trustPolicies: [{name: default, registryScopes: ["*"], signatureVerification: {level: strict}, trustStores: ["ca:certs"]}]}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: Policy
+metadata: {name: my-policy}
+spec: {type: config-policy}
+`)
+	status := func(kind, name string) string {
+		return c.Kubectl(t, "get", kind, name, "-o", "jsonpath={.status.issuccess} {.status.error}")
+	}
+	want := func(kind, name, prefix string) {
+		eventually(t, kind+" "+name, func() string {
+			if got := status(kind, name); !strings.HasPrefix(got, prefix) {
+				return got
+			}
+			return ""
+		})
+	}
+	want("verifier", "verifier-cosign", "false key management provider later-key does not exist")
+	want("verifier", "verifier-notation", "false spec.parameters.trustPolicyDoc: ")
+	want("policy", "my-policy", "false a policy must be named ratify-policy")
+	if res := a.get(); len(res.Policies) != 0 || len(res.Verifiers) != 1 {
+		t.Fatalf("in force: %d policies, %d verifiers; want the cosign verifier alone", len(res.Policies), len(res.Verifiers))
+	}
+	c.Apply(t, kmpDoc("later-key", `{contentType: key, value: `+quote(keyPEM(t))+`}`))
+	want("verifier", "verifier-cosign", "true")
+}
