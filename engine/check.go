@@ -25,13 +25,41 @@ type Material struct {
 
 // CheckKeyManagementProvider builds the provider of one
 // KeyManagementProvider (namespace "") or NamespacedKeyManagementProvider
-// and fetches what it holds.
-func CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (Material, error) {
-	reg := kmp.NewRegistry()
-	if err := addKMP(reg, namespace, name, spec); err != nil {
+// on s, or refreshes it when s has it already (a provider that fetches
+// from a service is fetched again: the controllers call this every
+// refreshInterval), and returns what it holds. Engines that s builds use
+// the same provider, with the material fetched here.
+func (s *Shared) CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (Material, error) {
+	ref := kmp.Ref(namespace, name)
+	build, ok := kmpTypes[spec.Type]
+	if !ok {
+		reg := kmp.NewRegistry()
+		if err := addKMP(ctx, reg, namespace, name, spec, nil); err != nil {
+			return Material{}, err
+		}
+		return fetch(ctx, reg, ref, namespace)
+	}
+	p, err := s.providers.refresh(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec) })
+	if err != nil {
 		return Material{}, err
 	}
-	return fetch(ctx, reg, kmp.Ref(namespace, name), namespace)
+	reg := kmp.NewRegistry()
+	if err := reg.AddProvider(namespace, name, p); err != nil {
+		return Material{}, err
+	}
+	return fetch(ctx, reg, ref, namespace)
+}
+
+// CheckKeyManagementProvider is Shared.CheckKeyManagementProvider on a
+// Shared of its own.
+func CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (Material, error) {
+	return NewShared(Options{}).CheckKeyManagementProvider(ctx, namespace, name, spec)
+}
+
+// CheckCertificateStore is the package function of the same name; it is
+// a method too so that Shared serves as a controller's checker.
+func (s *Shared) CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (Material, error) {
+	return CheckCertificateStore(ctx, namespace, name, spec)
 }
 
 // CheckCertificateStore builds the provider of a deprecated

@@ -155,6 +155,8 @@ type Shared struct {
 	mu       sync.Mutex
 	store    *oras.Store
 	storeKey string
+	// providers outlive builds: see providerCache.
+	providers providerCache
 }
 
 // NewShared returns the long-lived state engines are built on.
@@ -213,8 +215,16 @@ func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, err
 		e.warnings = append(e.warnings, fmt.Sprintf("NamespacedStore %s/%s is not supported yet: signatures are read through cluster Stores",
 			config.Namespace(ns.Namespace), ns.Name))
 	}
-	if e.kmp, err = buildKMP(res, s.opts.Namespace); err != nil {
+	began := time.Now()
+	if e.kmp, err = buildKMP(ctx, res, s.opts.Namespace, &s.providers); err != nil {
 		return nil, err
+	}
+	// Providers not in this configuration (nor checked since the build
+	// began) are gone; a refresh that changed a provider's material is a
+	// new revision.
+	s.providers.prune(began.Add(-time.Minute))
+	if v := materialVersions(e.kmp); v != "" {
+		e.revision += "+" + v
 	}
 	e.warnings = append(e.warnings, e.kmp.Warnings()...)
 	if e.policies, err = buildPolicies(ctx, res); err != nil {

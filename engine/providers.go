@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -21,10 +22,12 @@ import (
 // those of ratify's own namespace (ownNS) may also be named without a
 // namespace, since only the operator writes there; a CertificateStore
 // without a namespace (a resources file) is taken to be in ownNS.
-func buildKMP(res *config.Resources, ownNS string) (*kmp.Registry, error) {
+//
+// providers, when set, keeps providers across builds (see providerCache).
+func buildKMP(ctx context.Context, res *config.Resources, ownNS string, providers *providerCache) (*kmp.Registry, error) {
 	reg := kmp.NewRegistry()
 	add := func(kind, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
-		err := addKMP(reg, ns, name, spec)
+		err := addKMP(ctx, reg, ns, name, spec, providers)
 		if errors.Is(err, kmp.ErrDuplicate) {
 			return fmt.Errorf("%s %s: %w", kind, kmp.Ref(ns, name), err)
 		}
@@ -83,14 +86,14 @@ var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpe
 // addKMP registers the provider of one KeyManagementProvider resource. One
 // that cannot be built is registered as failing with the error it returns,
 // so its users are denied with the reason.
-func addKMP(reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
+func addKMP(ctx context.Context, reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec, providers *providerCache) error {
 	ref := kmp.Ref(ns, name)
 	var (
 		p   kmp.Provider
 		err error
 	)
 	if build, ok := kmpTypes[spec.Type]; ok {
-		p, err = build(ref, spec)
+		p, err = providers.get(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec) })
 	} else {
 		err = fmt.Errorf("%w %q (supported: %s)", kmp.ErrUnsupportedType, spec.Type, strings.Join(slices.Sorted(maps.Keys(kmpTypes)), ", "))
 		// A type ratify knows the parameters of has them checked, so a

@@ -50,7 +50,7 @@ spec: {provider: inline, parameters: {}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := buildKMP(res, "ratify")
+	reg, err := buildKMP(context.Background(), res, "ratify", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestBuildKMPDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := buildKMP(res, "ratify"); !errors.Is(err, kmp.ErrDuplicate) {
+	if _, err := buildKMP(context.Background(), res, "ratify", nil); !errors.Is(err, kmp.ErrDuplicate) {
 		t.Errorf("duplicate: %v", err)
 	}
 }

@@ -137,3 +137,10 @@ func (f failed) Certificates(context.Context) ([]Certificate, error) { return ni
 
 // Failing is a provider whose every call fails with err.
 func Failing(err error) Provider { return failed{err} }
+
+// Each calls f with every registered provider and its reference.
+func (r *Registry) Each(f func(ref string, p Provider)) {
+	for ref, p := range r.providers {
+		f(ref, p)
+	}
+}

@@ -61,6 +61,7 @@ func (o *serveOpts) source(a *app, srv *server.Server) (func(context.Context) er
 	m, err := controller.New(controller.Options{
 		Config: cfg, Namespace: engine.OwnNamespace(o.engine.Namespace), Logger: a.log,
 		LeaderElection: o.leaderElect,
+		Checker:        shared,
 		Apply:          func(ctx context.Context, res *config.Resources) error { return apply(ctx, res, "cluster") },
 	})
 	if err != nil {

@@ -50,12 +50,20 @@ func plainStatus(ok *bool, err, brief *string) statusFields {
 	return statusFields{ok: ok, err: err, brief: brief}
 }
 
+// Checker checks key management providers and CertificateStores on the
+// engine's long-lived state, so the material a check fetched is the one the
+// engine uses (*engine.Shared).
+type Checker interface {
+	CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (engine.Material, error)
+	CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (engine.Material, error)
+}
+
 // kinds are every kind ratify watches, in the order they are listed at
 // start: providers before the verifiers that name them.
-func kinds() []*kind {
+func kinds(ch Checker) []*kind {
 	kmpCheck := func(ns string) func(ctx context.Context, name string, spec v1beta1.KeyManagementProviderSpec) (*engine.Material, error) {
 		return func(ctx context.Context, name string, spec v1beta1.KeyManagementProviderSpec) (*engine.Material, error) {
-			m, err := engine.CheckKeyManagementProvider(ctx, ns, name, spec)
+			m, err := ch.CheckKeyManagementProvider(ctx, ns, name, spec)
 			return &m, err
 		}
 	}
@@ -134,7 +142,7 @@ func kinds() []*kind {
 			newObj:  func() client.Object { return &v1beta1.CertificateStore{} },
 			newList: func() client.ObjectList { return &v1beta1.CertificateStoreList{} },
 			check: func(ctx context.Context, o client.Object) (*engine.Material, error) {
-				m, err := engine.CheckCertificateStore(ctx, o.GetNamespace(), o.GetName(), o.(*v1beta1.CertificateStore).Spec)
+				m, err := ch.CheckCertificateStore(ctx, o.GetNamespace(), o.GetName(), o.(*v1beta1.CertificateStore).Spec)
 				return &m, err
 			},
 			add: func(res *config.Resources, o client.Object) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
+	"github.com/seed-12b584bc/ratify/engine"
 	"github.com/seed-12b584bc/ratify/engine/config"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// Apply builds a configuration and puts it in force; an error leaves
 	// the previous one in force.
 	Apply func(ctx context.Context, res *config.Resources) error
+	// Checker checks providers on the state Apply builds on (the same
+	// *engine.Shared); nil: a Shared of the controller's own.
+	Checker Checker
 	// Debounce is how long a rebuild waits after the first change, so a
 	// burst of changes is one rebuild (default 50ms).
 	Debounce time.Duration
@@ -65,6 +69,9 @@ func New(opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Checker == nil {
+		opts.Checker = engine.NewShared(engine.Options{Logger: opts.Logger})
+	}
 	mgr, err := ctrl.NewManager(opts.Config, manager.Options{
 		Scheme:                        v1beta1.NewScheme(),
 		Logger:                        logr.FromSlogHandler(opts.Logger.Handler()),
@@ -79,7 +86,7 @@ func New(opts Options) (*Manager, error) {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	m := &Manager{
-		opts: opts, mgr: mgr, client: mgr.GetClient(), kinds: kinds(), snap: newSnapshot(),
+		opts: opts, mgr: mgr, client: mgr.GetClient(), kinds: kinds(opts.Checker), snap: newSnapshot(),
 		log: opts.Logger, notify: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
 	m.status = &statusWriter{client: mgr.GetClient(), snap: m.snap, log: m.log, elected: mgr.Elected(), written: map[key]observedStatus{}}
@@ -90,7 +97,9 @@ func New(opts Options) (*Manager, error) {
 			// come back as reconciles.
 			For(k.newObj(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 			// Every replica reconciles: each serves from its own snapshot.
-			WithOptions(controller.Options{NeedLeaderElection: ptr.To(false)}).
+			// Several managers may run in one process (tests, benchmarks);
+			// ratify does not serve controller-runtime's metrics.
+			WithOptions(controller.Options{NeedLeaderElection: ptr.To(false), SkipNameValidation: ptr.To(true)}).
 			Complete(m.reconciler(k))
 		if err != nil {
 			return nil, fmt.Errorf("controller of %s: %w", k.name, err)
@@ -163,6 +172,7 @@ func (m *Manager) observe(ctx context.Context, k *kind, obj client.Object) error
 	material, err := k.check(ctx, obj)
 	if err != nil && isTransient(err) {
 		m.log.Warn("resource check failed, will retry", "kind", k.name, "namespace", obj.GetNamespace(), "name", obj.GetName(), "err", err)
+		m.snap.retry(key{k.name, obj.GetNamespace(), obj.GetName()}, k, obj, err)
 		return err
 	}
 	m.snap.observe(key{k.name, obj.GetNamespace(), obj.GetName()}, k, obj, material, err)
@@ -200,13 +210,10 @@ func (m *Manager) rebuild(ctx context.Context) error {
 			return err
 		}
 		for _, it := range items {
-			for m.observe(ctx, k, it.(client.Object)) != nil {
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Second):
-				}
-			}
+			// A check that may pass later is retried by the resource's
+			// reconciler, with backoff; until then the resource is absent
+			// (its users are denied with the reason), never waited for.
+			_ = m.observe(ctx, k, it.(client.Object))
 		}
 	}
 	m.apply(ctx)

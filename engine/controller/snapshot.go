@@ -28,6 +28,10 @@ type entry struct {
 	// certificates, and when they were fetched.
 	material *engine.Material
 	fetched  time.Time
+	// retrying is a failure that may pass (a service throttling or
+	// unreachable): the last valid version and material stay in force
+	// and the check is retried with backoff.
+	retrying error
 }
 
 // snapshot is the configuration the controllers observed: one entry per
@@ -48,11 +52,24 @@ func (s *snapshot) observe(k key, kd *kind, obj client.Object, material *engine.
 		e = &entry{kind: kd}
 		s.entries[k] = e
 	}
+	e.retrying = nil
 	e.generation, e.err = obj.GetGeneration(), err
 	if err == nil {
 		e.valid, e.validGeneration = obj, obj.GetGeneration()
 		e.material, e.fetched = material, time.Now()
 	}
+}
+
+// retry records a failure that may pass: what was in force stays.
+func (s *snapshot) retry(k key, kd *kind, obj client.Object, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entries[k]
+	if e == nil {
+		e = &entry{kind: kd, generation: obj.GetGeneration()}
+		s.entries[k] = e
+	}
+	e.retrying = err
 }
 
 // remove forgets a deleted resource.

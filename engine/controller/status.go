@@ -35,6 +35,11 @@ type observedStatus struct {
 // management providers a Verifier names that do not exist.
 func statusOf(e entry, refsMissing []string) observedStatus {
 	switch {
+	case e.retrying != nil && e.valid != nil && e.generation == e.validGeneration:
+		return observedStatus{err: fmt.Sprintf("the last check failed and is retried; what was fetched at %s stays in force: %v",
+			e.fetched.UTC().Format(time.RFC3339), e.retrying), fetched: e.fetched, properties: propertiesOf(e)}
+	case e.retrying != nil:
+		return observedStatus{err: fmt.Sprintf("the check failed and is retried: %v", e.retrying)}
 	case e.err != nil && e.valid == nil:
 		return observedStatus{err: e.err.Error()}
 	case e.err != nil:
@@ -42,12 +47,18 @@ func statusOf(e entry, refsMissing []string) observedStatus {
 	case len(refsMissing) > 0:
 		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist (or is not valid): signatures it would verify are denied", strings.Join(refsMissing, ", "))}
 	}
-	st := observedStatus{ok: true}
+	st := observedStatus{ok: true, properties: propertiesOf(e)}
 	if e.material != nil {
 		st.fetched = e.fetched
-		st.properties = properties(*e.material, e.fetched)
 	}
 	return st
+}
+
+func propertiesOf(e entry) string {
+	if e.material == nil {
+		return ""
+	}
+	return properties(*e.material, e.fetched)
 }
 
 // properties are a provider's keys and certificates as Ratify lists them
