@@ -91,7 +91,7 @@ func startRig(b *testing.B) *rig {
 	if r.client, err = client.New(c.Config, client.Options{Scheme: scheme}); err != nil {
 		b.Fatal(err)
 	}
-	m, err := controller.New(controller.Options{Config: c.Config, Namespace: "default", Apply: r.apply, Logger: log})
+	m, err := controller.New(controller.Options{Config: c.Config, Namespace: "default", Apply: r.apply, Checker: r.shared, Logger: log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -547,12 +547,27 @@ func BenchmarkScale(b *testing.B) {
 	}
 	idleBuild := time.Since(rebuilt)
 
+	// A key rotation in one namespace, everything else unchanged.
+	rotated := &v1beta1.NamespacedKeyManagementProvider{ObjectMeta: metav1.ObjectMeta{Namespace: "team-000", Name: "kmp-0"}}
+	rotatedInForce := r.when(func(res *config.Resources) bool {
+		for _, k := range res.NamespacedKMPs {
+			if k.Namespace == rotated.Namespace && k.Name == rotated.Name {
+				return k.Generation >= 2
+			}
+		}
+		return false
+	})
+	r.setKey(b, rotated, sign.NewCosignKey(b).PublicPEM())
+	patched := time.Now()
+	rot := await(b, rotatedInForce, 2*time.Minute, "the rotated key")
+
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(last.Sub(began).Seconds(), "create-s")
 	b.ReportMetric(ms(f.at.Sub(last)), "in-force-ms")
 	b.ReportMetric(ms(f.build), "apply-ms")
 	b.ReportMetric(ms(idleBuild), "idle-apply-ms")
 	b.ReportMetric(float64(rebuilds), "rebuilds")
+	b.ReportMetric(ms(rot.at.Sub(patched)), "rotate-ms")
 	b.ReportMetric(statusDone.Sub(last).Seconds(), "status-s")
 	b.ReportMetric(rssBefore, "rss-before-MiB")
 	b.ReportMetric(rssAfter, "rss-after-MiB")
