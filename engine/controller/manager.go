@@ -59,6 +59,8 @@ type Manager struct {
 	notify chan struct{}
 	ready  chan struct{}
 	status *statusWriter
+	// statusDue asks writeStatus for a pass after a rebuild.
+	statusDue chan struct{}
 }
 
 // New sets up the controllers of every kind; Start runs them.
@@ -88,6 +90,7 @@ func New(opts Options) (*Manager, error) {
 	m := &Manager{
 		opts: opts, mgr: mgr, client: mgr.GetClient(), kinds: kinds(opts.Checker), snap: newSnapshot(),
 		log: opts.Logger, notify: make(chan struct{}, 1), ready: make(chan struct{}),
+		statusDue: make(chan struct{}, 1),
 	}
 	m.status = &statusWriter{client: mgr.GetClient(), snap: m.snap, log: m.log, elected: mgr.Elected(), written: map[key]observedStatus{}}
 	for _, k := range m.kinds {
@@ -108,15 +111,7 @@ func New(opts Options) (*Manager, error) {
 	if err := mgr.Add(manager.RunnableFunc(m.rebuild)); err != nil {
 		return nil, err
 	}
-	// On winning the Lease, write what this replica observed of everything.
-	if err := mgr.Add(leaderRunnable(func(ctx context.Context) error {
-		select {
-		case <-m.ready:
-			m.status.writeAll(ctx)
-		case <-ctx.Done():
-		}
-		return nil
-	})); err != nil {
+	if err := mgr.Add(leaderRunnable(m.writeStatus)); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -241,7 +236,32 @@ func (m *Manager) apply(ctx context.Context) {
 	} else {
 		m.log.Info("configuration applied", "took", time.Since(start))
 	}
-	m.status.writeAll(ctx)
+	select {
+	case m.statusDue <- struct{}{}:
+	default:
+	}
+}
+
+// writeStatus writes what this replica observed of everything once it
+// holds the Lease and has a configuration in force, then after each
+// rebuild. It runs apart from rebuilds: a status write is one API call
+// per resource, under the client's rate limit (5 per second by default),
+// so a burst of changes would otherwise hold the next configuration back
+// by seconds.
+func (m *Manager) writeStatus(ctx context.Context) error {
+	select {
+	case <-m.ready:
+	case <-ctx.Done():
+		return nil
+	}
+	for {
+		m.status.writeAll(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.statusDue:
+		}
+	}
 }
 
 // leaderRunnable runs f once this process holds the Lease.
