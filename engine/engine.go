@@ -157,6 +157,8 @@ type Shared struct {
 	storeKey string
 	// providers outlive builds: see providerCache.
 	providers providerCache
+	// policies compiled by the last build: see policyCache.
+	policies policyCache
 }
 
 // NewShared returns the long-lived state engines are built on.
@@ -227,7 +229,7 @@ func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, err
 		e.revision += "+" + v
 	}
 	e.warnings = append(e.warnings, e.kmp.Warnings()...)
-	if e.policies, err = buildPolicies(ctx, res); err != nil {
+	if e.policies, err = buildPolicies(ctx, res, &s.policies); err != nil {
 		return nil, err
 	}
 	e.warnings = append(e.warnings, e.policies.warnings...)

@@ -70,9 +70,11 @@ func (s *policySet) forNamespace(ns string) *policy {
 // buildPolicies compiles what is in force: for the cluster, the Policy
 // named ratify-policy (or the compiled default of the cluster Verifiers);
 // for a namespace, its NamespacedPolicy, or the compiled default of the
-// cluster Verifiers and the namespace's NamespacedVerifiers.
-func buildPolicies(ctx context.Context, res *config.Resources) (*policySet, error) {
+// cluster Verifiers and the namespace's NamespacedVerifiers. Policies
+// compiled from the same inputs as in the last build on cache are reused.
+func buildPolicies(ctx context.Context, res *config.Resources, cache *policyCache) (*policySet, error) {
 	set := &policySet{namespaced: map[string]*policy{}}
+	build := cache.build()
 	var cluster *v1beta1.Policy
 	for i := range res.Policies {
 		p := &res.Policies[i]
@@ -98,22 +100,23 @@ func buildPolicies(ctx context.Context, res *config.Resources) (*policySet, erro
 	if cluster != nil {
 		clusterSpec, name = &cluster.Spec, "Policy "+cluster.Name
 	}
-	if set.cluster, err = fromSpec(ctx, name, "", clusterSpec, clusterVerifiers); err != nil {
+	if set.cluster, err = build.fromSpec(ctx, name, "", clusterSpec, clusterVerifiers); err != nil {
 		return nil, err
 	}
 	for ns, vs := range byNS {
 		all := append(append([]compile.Verifier{}, clusterVerifiers...), vs...)
-		if set.namespaced[ns], err = fromSpec(ctx, "compiled default for namespace "+ns, ns, clusterSpec, all); err != nil {
+		if set.namespaced[ns], err = build.fromSpec(ctx, "compiled default for namespace "+ns, ns, clusterSpec, all); err != nil {
 			return nil, err
 		}
 	}
 	for i := range res.NamespacedPolicies {
 		p := &res.NamespacedPolicies[i]
 		ns := config.Namespace(p.Namespace)
-		if set.namespaced[ns], err = fromSpec(ctx, "NamespacedPolicy "+ns+"/"+p.Name, ns, &p.Spec, append(append([]compile.Verifier{}, clusterVerifiers...), byNS[ns]...)); err != nil {
+		if set.namespaced[ns], err = build.fromSpec(ctx, "NamespacedPolicy "+ns+"/"+p.Name, ns, &p.Spec, append(append([]compile.Verifier{}, clusterVerifiers...), byNS[ns]...)); err != nil {
 			return nil, err
 		}
 	}
+	build.commit()
 	return set, nil
 }
 
