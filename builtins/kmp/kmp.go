@@ -53,6 +53,19 @@ type Provider interface {
 	Certificates(ctx context.Context) ([]Certificate, error)
 }
 
+// Refresher is a provider whose material comes from a service.
+type Refresher interface {
+	Provider
+	// Refresh fetches the material now. A transient failure (5xx, 429, timeout) keeps the last good material and returns an error wrapping ErrTransient; a permanent one (disabled, not found, forbidden, unsupported key type) makes Keys/Certificates fail with it until a later Refresh succeeds.
+	Refresh(ctx context.Context) error
+	// Version changes whenever the material held changes (e.g. a digest of it).
+	Version() string
+}
+
+// ErrTransient marks a Refresh failure that may pass by itself (throttling,
+// a server error, a timeout): the provider keeps its last good material.
+var ErrTransient = errors.New("transient key management provider failure")
+
 // Registry holds the configured providers. It is immutable once built, so
 // evaluations can share it without locks.
 type Registry struct {

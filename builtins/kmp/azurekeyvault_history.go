@@ -1,0 +1,254 @@
+package kmp
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// maxListedVersions bounds the versions read of one object, whatever the
+// vault answers: history needs only the newest few.
+const maxListedVersions = 1000
+
+// objectVersion is one version as a versions listing shows it.
+type objectVersion struct {
+	version string
+	created time.Time
+	enabled bool
+}
+
+// versionLister lists the versions of a named object.
+type versionLister func(ctx context.Context, name string) ([]objectVersion, error)
+
+// history returns the versions before latest still to trust: of the
+// limit-1 versions created just before it, the enabled ones. A disabled
+// version keeps its place in the window, so disabling a leaked version
+// never brings an older one back.
+func (a *AzureKeyVault) history(ctx context.Context, kind, name, latest string, latestCreated *time.Time, list versionLister) ([]string, error) {
+	vs, err := list(ctx, name)
+	if status(err) == http.StatusForbidden {
+		// Listing needs the list permission; without it only the latest
+		// version is trusted, as in Ratify.
+		a.log.Warn("cannot list versions, so only the latest is trusted: give the identity the list permission",
+			kind, name, "error", summary(err))
+		return nil, nil
+	}
+	if err != nil {
+		return nil, describedError{fmt.Sprintf("%s %s: listing its versions: %s", kind, name, summary(err)), err}
+	}
+	sortNewestFirst(vs)
+	var out []string
+	window := a.limit - 1
+	for _, v := range vs {
+		if window == 0 {
+			break
+		}
+		if v.version == latest || (latestCreated != nil && v.created.After(*latestCreated)) {
+			continue
+		}
+		window--
+		if v.enabled {
+			out = append(out, v.version)
+		}
+	}
+	return out, nil
+}
+
+// sortNewestFirst orders versions by creation time, the newest first; the
+// listing's order breaks ties.
+func sortNewestFirst(vs []objectVersion) {
+	slices.SortStableFunc(vs, func(x, y objectVersion) int { return y.created.Compare(x.created) })
+}
+
+func (a *AzureKeyVault) keyVersions(ctx context.Context, name string) ([]objectVersion, error) {
+	var out []objectVersion
+	pager := a.keyVault.NewListKeyPropertiesVersionsPager(name, nil)
+	for pager.More() && len(out) < maxListedVersions {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Value {
+			if p == nil || p.KID == nil {
+				continue
+			}
+			v := objectVersion{version: p.KID.Version()}
+			if at := p.Attributes; at != nil {
+				v.enabled = at.Enabled != nil && *at.Enabled
+				if at.Created != nil {
+					v.created = *at.Created
+				}
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// secretVersions lists a certificate's versions through its secret, which
+// the identity reads anyway (Key Vault Secrets User), rather than through
+// the certificate, which needs another permission.
+func (a *AzureKeyVault) secretVersions(ctx context.Context, name string) ([]objectVersion, error) {
+	var out []objectVersion
+	pager := a.secrets.NewListSecretPropertiesVersionsPager(name, nil)
+	for pager.More() && len(out) < maxListedVersions {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page.Value {
+			if p == nil || p.ID == nil {
+				continue
+			}
+			v := objectVersion{version: p.ID.Version()}
+			if at := p.Attributes; at != nil {
+				v.enabled = at.Enabled != nil && *at.Enabled
+				if at.Created != nil {
+					v.created = *at.Created
+				}
+			}
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// transientError marks a fetch failure that may pass by itself.
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }
+
+// isTransient tells failures worth waiting out (throttling, server errors,
+// timeouts, a connection that failed) from those that need a change in
+// the configuration or the vault.
+func isTransient(err error) bool {
+	if code := status(err); code != 0 {
+		return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+	}
+	var (
+		unknownCA x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verify    *tls.CertificateVerificationError
+		dns       *net.DNSError
+		netErr    net.Error
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify):
+		return false // the vault's certificate is not trusted: a configuration matter
+	case errors.As(err, &dns):
+		return !dns.IsNotFound // no such vault is permanent
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled),
+		errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &netErr):
+		return true
+	}
+	return false
+}
+
+// status is the HTTP status of the vault's (or the identity provider's)
+// answer err carries, 0 if none.
+func status(err error) int {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		return re.StatusCode
+	}
+	var af *azidentity.AuthenticationFailedError
+	if errors.As(err, &af) && af.RawResponse != nil {
+		return af.RawResponse.StatusCode
+	}
+	return 0
+}
+
+// vaultBody is Key Vault's error document.
+type vaultBody struct {
+	Error struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError struct {
+			Code string `json:"code"`
+		} `json:"innererror"`
+	} `json:"error"`
+}
+
+func body(err error) (vaultBody, bool) {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) || re.RawResponse == nil {
+		return vaultBody{}, false
+	}
+	payload, perr := runtime.Payload(re.RawResponse)
+	var b vaultBody
+	if perr != nil || json.Unmarshal(payload, &b) != nil {
+		return vaultBody{}, false
+	}
+	return b, true
+}
+
+// isDisabledAnswer is the vault's 403 for a disabled object: code
+// Forbidden, inner code SecretDisabled (or KeyDisabled).
+func isDisabledAnswer(err error, inner string) bool {
+	if status(err) != http.StatusForbidden {
+		return false
+	}
+	b, ok := body(err)
+	return ok && b.Error.Code == "Forbidden" && b.Error.InnerError.Code == inner
+}
+
+// summary is one line for a person: the vault's status, code and message
+// instead of the SDK's page-long dump.
+func summary(err error) string {
+	code := status(err)
+	if code == 0 {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return ue.Err.Error()
+		}
+		return err.Error()
+	}
+	s := fmt.Sprintf("the vault answered %d %s", code, http.StatusText(code))
+	if b, ok := body(err); ok && b.Error.Code != "" {
+		s += ": " + b.Error.Code
+		if b.Error.Message != "" {
+			s += ": " + b.Error.Message
+		}
+	}
+	switch code {
+	case http.StatusUnauthorized:
+		s += " (the vault refused the identity's token)"
+	case http.StatusForbidden:
+		s += " (the identity needs get and list permission on keys and secrets, e.g. the roles Key Vault Crypto User and Key Vault Secrets User)"
+	case http.StatusNotFound:
+		s += " (no such object or version in the vault)"
+	}
+	return s
+}
+
+// describedError is err told in one line, still matching errors.As/Is.
+type describedError struct {
+	msg string
+	err error
+}
+
+func (e describedError) Error() string { return e.msg }
+func (e describedError) Unwrap() error { return e.err }
+
+func vaultError(kind, name, version string, err error) error {
+	what := kind + " " + name
+	if version != "" {
+		what += " version " + version
+	}
+	return describedError{what + ": " + summary(err), err}
+}
