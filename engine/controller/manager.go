@@ -108,7 +108,8 @@ func New(opts Options) (*Manager, error) {
 			return nil, fmt.Errorf("controller of %s: %w", k.name, err)
 		}
 	}
-	if err := mgr.Add(manager.RunnableFunc(m.rebuild)); err != nil {
+	// Every replica rebuilds: each serves from its own snapshot.
+	if err := mgr.Add(replicaRunnable(m.rebuild)); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(leaderRunnable(m.writeStatus)); err != nil {
@@ -269,3 +270,10 @@ type leaderRunnable func(ctx context.Context) error
 
 func (f leaderRunnable) Start(ctx context.Context) error { return f(ctx) }
 func (leaderRunnable) NeedLeaderElection() bool          { return true }
+
+// replicaRunnable runs f whether or not this process holds the Lease (a
+// plain manager.RunnableFunc would wait for it).
+type replicaRunnable func(ctx context.Context) error
+
+func (f replicaRunnable) Start(ctx context.Context) error { return f(ctx) }
+func (replicaRunnable) NeedLeaderElection() bool          { return false }
