@@ -32,9 +32,18 @@ type served struct {
 	done chan error
 }
 
-// serveBinary starts the ratify binary's serve command over plain HTTP on a
-// free loopback port and waits until it is ready.
+// serveBinary starts the ratify binary's serve command with the resources
+// file -c resources over plain HTTP on a free loopback port and waits until
+// it is ready.
 func serveBinary(t *testing.T, bin, home, resources string, args ...string) *served {
+	t.Helper()
+	return serveProcess(t, bin, home, nil, append([]string{"-c", resources}, args...)...)
+}
+
+// serveProcess starts `ratify serve --http` with args (where its
+// configuration comes from, and any other flag) and env added to its
+// environment, on a free loopback port, and waits until it is ready.
+func serveProcess(t *testing.T, bin, home string, env []string, args ...string) *served {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,8 +51,9 @@ func serveBinary(t *testing.T, bin, home, resources string, args ...string) *ser
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, append([]string{"serve", "-c", resources, "--http", "--addr", addr, "--metrics-addr", "-"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--http", "--addr", addr, "--metrics-addr", "-"}, args...)...)
 	cmd.Env = append(os.Environ(), "HOME="+home, "DOCKER_CONFIG="+filepath.Join(home, ".docker"))
+	cmd.Env = append(cmd.Env, env...)
 	s := &served{url: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	if err := cmd.Start(); err != nil {
