@@ -68,6 +68,29 @@ type AzureKeyVaultParameters struct {
 	Resource     string          `json:"resource,omitempty"`
 	Certificates []KeyVaultValue `json:"certificates,omitempty"`
 	Keys         []KeyVaultValue `json:"keys,omitempty"`
+	// VersionHistoryLimit is how many versions of a certificate or key
+	// without a pinned version are trusted, the latest included, so that
+	// what was signed just before a rotation still verifies: the enabled
+	// ones among the newest versions. Default
+	// DefaultVersionHistoryLimit; 1 trusts the latest only, as Ratify does.
+	VersionHistoryLimit *int `json:"versionHistoryLimit,omitempty"`
+	// DisableChallengeResourceVerification accepts a vault whose
+	// authentication challenge names a resource its host does not end in,
+	// as some private clouds do. Leave it off elsewhere: the check keeps a
+	// look-alike host from receiving a token for the vault.
+	DisableChallengeResourceVerification bool `json:"disableChallengeResourceVerification,omitempty"`
+}
+
+// DefaultVersionHistoryLimit is the versionHistoryLimit when none is given:
+// the latest version and the one before it.
+const DefaultVersionHistoryLimit = 2
+
+// HistoryLimit is the versionHistoryLimit in force.
+func (p AzureKeyVaultParameters) HistoryLimit() int {
+	if p.VersionHistoryLimit == nil {
+		return DefaultVersionHistoryLimit
+	}
+	return *p.VersionHistoryLimit
 }
 
 // KeyVaultValue names a certificate or key of the vault; without a version
@@ -80,7 +103,8 @@ type KeyVaultValue struct {
 }
 
 // Validate checks Ratify's rules: the vault, tenant and identity are
-// required, something must be fetched, and every item has a name.
+// required, something must be fetched, and every item has a name; and
+// ratify's: a versionHistoryLimit given is at least 1.
 func (p AzureKeyVaultParameters) Validate() error {
 	var ps problems
 	for _, f := range []struct{ name, value string }{
@@ -102,6 +126,9 @@ func (p AzureKeyVaultParameters) Validate() error {
 		if k.Name == "" {
 			ps.add("%s.keys[%d].name is required", paramsPath, i)
 		}
+	}
+	if p.VersionHistoryLimit != nil && *p.VersionHistoryLimit < 1 {
+		ps.add("%s.versionHistoryLimit %d: want at least 1 (1 trusts the latest version only)", paramsPath, *p.VersionHistoryLimit)
 	}
 	return ps.err()
 }
