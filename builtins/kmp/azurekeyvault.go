@@ -88,16 +88,17 @@ type AzureKeyVaultConfig struct {
 // one vault. Keys and Certificates never call the vault: they return what
 // the last successful Refresh fetched.
 type AzureKeyVault struct {
-	ref      string
-	vault    string
-	certs    []KeyVaultObject
-	keys     []KeyVaultObject
-	limit    int
-	secrets  *azsecrets.Client
-	keyVault *azkeys.Client
-	certVlt  *azcertificates.Client
-	observe  func(time.Duration, error)
-	log      *slog.Logger
+	ref     string
+	vault   string
+	certs   []KeyVaultObject
+	keys    []KeyVaultObject
+	limit   int
+	observe func(time.Duration, error)
+	log     *slog.Logger
+
+	secretClient *azsecrets.Client
+	keyClient    *azkeys.Client
+	certClient   *azcertificates.Client
 
 	refreshing sync.Mutex // one Refresh at a time
 
@@ -164,13 +165,13 @@ func NewAzureKeyVault(ref string, cfg AzureKeyVaultConfig) (*AzureKeyVault, erro
 		}
 	}
 	disable := cfg.DisableChallengeResourceVerification
-	if a.secrets, err = azsecrets.NewClient(vault, cred, &azsecrets.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
+	if a.secretClient, err = azsecrets.NewClient(vault, cred, &azsecrets.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
 		return nil, fmt.Errorf("secrets client: %w", err)
 	}
-	if a.keyVault, err = azkeys.NewClient(vault, cred, &azkeys.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
+	if a.keyClient, err = azkeys.NewClient(vault, cred, &azkeys.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
 		return nil, fmt.Errorf("keys client: %w", err)
 	}
-	if a.certVlt, err = azcertificates.NewClient(vault, cred, &azcertificates.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
+	if a.certClient, err = azcertificates.NewClient(vault, cred, &azcertificates.ClientOptions{ClientOptions: opts, DisableChallengeResourceVerification: disable}); err != nil {
 		return nil, fmt.Errorf("certificates client: %w", err)
 	}
 	return a, nil

@@ -37,7 +37,7 @@ func (a *AzureKeyVault) fetchKey(ctx context.Context, o KeyVaultObject) ([]Key, 
 
 // getKey fetches one version ("" is the latest) of a key.
 func (a *AzureKeyVault) getKey(ctx context.Context, name, version string) (Key, *time.Time, error) {
-	resp, err := a.keyVault.GetKey(ctx, name, version, nil)
+	resp, err := a.keyClient.GetKey(ctx, name, version, nil)
 	if err != nil {
 		if isDisabledAnswer(err, "KeyDisabled") {
 			return Key{}, nil, disabled("key", name, a.versionLabel(ctx, version, name, a.keyVersions))
@@ -101,7 +101,7 @@ func (a *AzureKeyVault) fetchCertificate(ctx context.Context, o KeyVaultObject) 
 // getChain fetches one version ("" is the latest) of a certificate's
 // secret and returns its certificates, private keys left out.
 func (a *AzureKeyVault) getChain(ctx context.Context, name, version string) ([]Certificate, string, *time.Time, error) {
-	resp, err := a.secrets.GetSecret(ctx, name, version, nil)
+	resp, err := a.secretClient.GetSecret(ctx, name, version, nil)
 	if err != nil {
 		if isDisabledAnswer(err, "SecretDisabled") {
 			return nil, "", nil, disabled("certificate", name, a.versionLabel(ctx, version, name, a.secretVersions))
@@ -149,7 +149,7 @@ func (a *AzureKeyVault) getChain(ctx context.Context, name, version string) ([]C
 // exportable. It is asked only once the secret failed, to say what to do;
 // an identity without certificates/get permission gets false.
 func (a *AzureKeyVault) keyNotExportable(ctx context.Context, name, version string) bool {
-	resp, err := a.certVlt.GetCertificate(ctx, name, version, nil)
+	resp, err := a.certClient.GetCertificate(ctx, name, version, nil)
 	if err != nil {
 		return false
 	}
@@ -167,7 +167,7 @@ func nonExportableError(name, version, why string) error {
 }
 
 func disabled(kind, name, version string) error {
-	return fmt.Errorf("%s %s version %s is %w (re-enable that version, or remove it from spec.parameters.%ss)", kind, name, version, ErrDisabled, kind)
+	return fmt.Errorf("%s %s version %s is %w (enable that version again, or remove the reference from spec.parameters.%ss)", kind, name, version, ErrDisabled, kind)
 }
 
 // versionLabel names the version a disabled answer was about: the pinned

@@ -64,7 +64,7 @@ func sortNewestFirst(vs []objectVersion) {
 
 func (a *AzureKeyVault) keyVersions(ctx context.Context, name string) ([]objectVersion, error) {
 	var out []objectVersion
-	pager := a.keyVault.NewListKeyPropertiesVersionsPager(name, nil)
+	pager := a.keyClient.NewListKeyPropertiesVersionsPager(name, nil)
 	for pager.More() && len(out) < maxListedVersions {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
@@ -92,7 +92,7 @@ func (a *AzureKeyVault) keyVersions(ctx context.Context, name string) ([]objectV
 // the certificate, which needs another permission.
 func (a *AzureKeyVault) secretVersions(ctx context.Context, name string) ([]objectVersion, error) {
 	var out []objectVersion
-	pager := a.secrets.NewListSecretPropertiesVersionsPager(name, nil)
+	pager := a.secretClient.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() && len(out) < maxListedVersions {
 		page, err := pager.NextPage(ctx)
 		if err != nil {

@@ -1,10 +1,12 @@
 package kmp_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -99,8 +101,13 @@ func TestAzureKeyVaultCertificateChains(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a := newAKV(t, v, kmp.AzureKeyVaultConfig{Certificates: []kmp.KeyVaultObject{{Name: name}}})
+		var logged bytes.Buffer
+		a := newAKV(t, v, kmp.AzureKeyVaultConfig{Certificates: []kmp.KeyVaultObject{{Name: name}},
+			Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 		refresh(t, a)
+		if warned := strings.Contains(logged.String(), "private key"); warned == c.nonExportable {
+			t.Errorf("%s: warned of a private key %v: %s", name, warned, logged.String())
+		}
 		got, err := a.Certificates(context.Background())
 		if err != nil {
 			t.Fatal(err)
