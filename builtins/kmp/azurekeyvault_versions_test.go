@@ -197,3 +197,38 @@ func TestAzureKeyVaultGuideRotation(t *testing.T) {
 	refresh(t, a)
 	wantVersions(t, "disabled version removed", keyVersions(t, a), "cosign-key/"+keyVerNew)
 }
+
+// Reads go on while a Refresh runs, each seeing one whole material.
+func TestAzureKeyVaultConcurrentRefresh(t *testing.T) {
+	v := keyvaultsim.Start(t, keyvaultsim.Options{})
+	createKey(t, v, "k")
+	a := newAKV(t, v, kmp.AzureKeyVaultConfig{Keys: []kmp.KeyVaultObject{{Name: "k"}}})
+	refresh(t, a)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 5 {
+			if _, _, err := v.CreateKey("k", keyvaultsim.KeyOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+			if err := a.Refresh(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			if n := len(keys(t, a)); n != 2 {
+				t.Errorf("%d keys after rotations, want 2", n)
+			}
+			return
+		default:
+			if n := len(keys(t, a)); n < 1 || n > 2 {
+				t.Errorf("%d keys", n)
+			}
+			_ = a.Version()
+		}
+	}
+}
