@@ -81,6 +81,28 @@ var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpe
 		}
 		return kmp.NewInline(ref, p.ContentType, p.Value)
 	},
+	v1beta1.KMPAzureKeyVault: func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error) {
+		p, _, err := spec.AzureKeyVaultParameters()
+		if err != nil {
+			return nil, err
+		}
+		objects := func(vs []v1beta1.KeyVaultValue) []kmp.KeyVaultObject {
+			out := make([]kmp.KeyVaultObject, len(vs))
+			for i, v := range vs {
+				out[i] = kmp.KeyVaultObject{Name: v.Name, Version: v.Version}
+			}
+			return out
+		}
+		cfg := kmp.AzureKeyVaultConfig{
+			VaultURI: p.VaultURI, TenantID: p.TenantID, ClientID: p.ClientID,
+			Certificates: objects(p.Certificates), Keys: objects(p.Keys),
+			DisableChallengeResourceVerification: p.DisableChallengeResourceVerification,
+		}
+		if p.VersionHistoryLimit != nil {
+			cfg.VersionHistoryLimit = *p.VersionHistoryLimit
+		}
+		return kmp.NewAzureKeyVault(ref, cfg)
+	},
 }
 
 // addKMP registers the provider of one KeyManagementProvider resource. One

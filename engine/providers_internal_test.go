@@ -17,8 +17,7 @@ import (
 
 // Key management providers are built from their typed parameters: a
 // valid one serves its keys, a broken one is registered as failing with
-// the field that is wrong, and azurekeyvault's parameters are checked
-// although the provider is not there yet.
+// the field that is wrong (azurekeyvault's included).
 func TestBuildKMPFromTypedParameters(t *testing.T) {
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	pub, err := sample.PublicKeyPEM(&k.PublicKey)
@@ -61,8 +60,8 @@ spec: {provider: inline, parameters: {}}
 	if _, err := reg.Keys(ctx, "no-content-type", ""); err == nil || !strings.Contains(err.Error(), `spec.parameters.contentType is required: "key" or "certificate"`) {
 		t.Errorf("no-content-type: %v", err)
 	}
-	if _, err := reg.Keys(ctx, "team-a/akv", "team-a"); !errors.Is(err, kmp.ErrUnsupportedType) {
-		t.Errorf("akv: %v, want ErrUnsupportedType as before", err)
+	if _, err := reg.Keys(ctx, "team-a/akv", "team-a"); err == nil || !strings.Contains(err.Error(), "spec.parameters.tenantID is required") {
+		t.Errorf("akv: %v, want its parameters' problem", err)
 	}
 	if _, err := reg.Certificates(ctx, "certs", ""); err == nil || !strings.Contains(err.Error(), "spec.parameters.value is empty") {
 		t.Errorf("certificate store: %v", err)
