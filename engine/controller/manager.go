@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine"
@@ -176,7 +177,7 @@ func (m *Manager) observe(ctx context.Context, k *kind, obj client.Object) error
 }
 
 func isTransient(err error) bool {
-	return oras.IsTransient(err) || errors.Is(err, context.DeadlineExceeded)
+	return oras.IsTransient(err) || errors.Is(err, kmp.ErrTransient) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // changed asks for a rebuild.
