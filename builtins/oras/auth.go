@@ -3,6 +3,9 @@ package oras
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
@@ -16,6 +19,34 @@ import (
 // workload identity or Kubernetes secrets. Functions must be safe for
 // concurrent use, and every one that holds a secret is bound to its hosts
 // (BoundTo).
+
+// AuthProvider is an auth provider with state of its own, the tokens it
+// exchanges and renews (the Azure providers): every registry store binds
+// it to itself (Config.Provider), so that its exchanges go through the
+// store's transport and options and its tokens live as long as the store.
+type AuthProvider interface {
+	// Bind returns the credential function the store uses in place of
+	// Config.Auth, and a wrapper of the store's client transport (nil for
+	// none), through which the provider sees the answers to the
+	// credentials it gave: a refused one is dropped and the request tried
+	// once more with a new one.
+	Bind(AuthEnv) (auth.CredentialFunc, func(http.RoundTripper) http.RoundTripper)
+}
+
+// AuthEnv is what a registry store gives the auth provider it binds.
+type AuthEnv struct {
+	// Transport reaches the store's registries: its CA bundle and
+	// Options.WrapTransport (a provider's exchanges with a registry count
+	// as registry requests), without the retries and the decision budget
+	// of registry reads.
+	Transport http.RoundTripper
+	// PlainHTTP is the store's useHttp.
+	PlainHTTP bool
+	// IdentityTransport, ObserveExchange and Logger are the store's Options.
+	IdentityTransport http.RoundTripper
+	ObserveExchange   func(kind string, d time.Duration, err error)
+	Logger            *slog.Logger
+}
 
 // Anonymous is the credential function with no credentials.
 func Anonymous(context.Context, string) (auth.Credential, error) {

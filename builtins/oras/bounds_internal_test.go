@@ -13,7 +13,7 @@ import (
 // repositories images name, and a remembered one is reused (it holds the
 // referrers-API probe result).
 func TestRepositoryClientsBounded(t *testing.T) {
-	b, err := newRemote(withDefaults(Config{Type: TypeRemote}), nil)
+	b, err := newRemote(withDefaults(Config{Type: TypeRemote}), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

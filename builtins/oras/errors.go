@@ -112,7 +112,7 @@ func classify(err error) error {
 	}
 	var netErr net.Error
 	switch {
-	case errors.Is(err, auth.ErrBasicCredentialNotFound):
+	case errors.Is(err, auth.ErrBasicCredentialNotFound), errors.Is(err, ErrUnauthorized):
 		return ErrUnauthorized
 	case errors.Is(err, ErrNotFound):
 		return ErrNotFound

@@ -53,6 +53,19 @@ type AuthSettings struct {
 	// empty, the hosts of the store's scopes are used. Every other registry
 	// gets no credentials.
 	Hosts []string
+
+	// ClientID, Endpoints and DisableInstanceDiscovery are the Azure
+	// providers' (azureWorkloadIdentity, azureManagedIdentity). ClientID is
+	// the identity's client ID (default $AZURE_CLIENT_ID; for a managed
+	// identity, none is the system-assigned one). Endpoints are the
+	// registry hosts that get ACR credentials, in place of
+	// DefaultACREndpoints (as Ratify's `endpoints`), entries as in Hosts.
+	// DisableInstanceDiscovery skips Entra ID's instance discovery, for
+	// private clouds whose authority Entra ID's public endpoint does not
+	// know.
+	ClientID                 string
+	Endpoints                []string
+	DisableInstanceDiscovery bool
 }
 
 // Auth provider names.
@@ -64,9 +77,7 @@ const (
 
 // Ratify's other providers: configurations naming them load, and a registry
 // that asks for credentials gets an error that says what is missing.
-var laterAuthProviders = map[string]bool{
-	"azureWorkloadIdentity": true, "azureManagedIdentity": true, "k8Secrets": true, "awsEcrBasic": true,
-}
+var laterAuthProviders = map[string]bool{"k8Secrets": true, "awsEcrBasic": true}
 
 // NewConfig builds the Config of the store named name (the Store resource's
 // metadata name) of type storeType (its `spec.name`).
@@ -94,6 +105,17 @@ func NewConfig(name, storeType string, s StoreSettings) (Config, error) {
 		if d == 0 {
 			cfg.ReferrersTTL = -1
 		}
+	}
+	if a := s.Auth; a != nil && (a.Name == AuthAzureWorkloadIdentity || a.Name == AuthAzureManagedIdentity) {
+		p, err := newAzureProvider(a)
+		if err == nil {
+			cfg.Auth, err = p.credential()
+		}
+		if err != nil {
+			return Config{}, fmt.Errorf("store %q: %w", name, err)
+		}
+		cfg.Provider = p
+		return cfg, nil
 	}
 	a, err := NewAuth(s.Auth, s.Scopes)
 	if err != nil {
@@ -146,6 +168,13 @@ func NewAuth(a *AuthSettings, scopes []string) (auth.CredentialFunc, error) {
 		return StaticAuth{Username: a.Username, Password: a.Password, Hosts: hosts}.Credential, nil
 	case AuthAnonymous:
 		return Anonymous, nil
+	case AuthAzureWorkloadIdentity, AuthAzureManagedIdentity:
+		// Bound to the ACR hosts (or its endpoints), not to scopes.
+		p, err := newAzureProvider(a)
+		if err != nil {
+			return nil, err
+		}
+		return p.credential()
 	}
 	if laterAuthProviders[a.Name] {
 		name := a.Name
@@ -153,5 +182,6 @@ func NewAuth(a *AuthSettings, scopes []string) (auth.CredentialFunc, error) {
 			return auth.EmptyCredential, fmt.Errorf("registry %s asks for credentials, and auth provider %q is not supported by this version of ratify", registry, name)
 		})), nil
 	}
-	return nil, fmt.Errorf("unknown authProvider %q (supported: %s, %s, %s)", a.Name, AuthDockerConfig, AuthStatic, AuthAnonymous)
+	return nil, fmt.Errorf("unknown authProvider %q (supported: %s, %s, %s, %s, %s)", a.Name,
+		AuthDockerConfig, AuthStatic, AuthAnonymous, AuthAzureWorkloadIdentity, AuthAzureManagedIdentity)
 }

@@ -25,13 +25,17 @@ func ConfigFromParameters(name, storeType string, raw json.RawMessage) (Config, 
 		ReferrersCacheTTL: p.ReferrersCacheTTL, Path: p.Path, Scopes: p.Scopes,
 	}
 	if a := p.AuthProvider; a != nil {
-		s.Auth = &AuthSettings{Name: a.Name, ConfigPath: a.ConfigPath, Username: a.Username, Password: a.Password, Hosts: a.Hosts}
+		s.Auth = &AuthSettings{Name: a.Name, ConfigPath: a.ConfigPath, Username: a.Username, Password: a.Password, Hosts: a.Hosts,
+			ClientID: a.ClientID, Endpoints: a.Endpoints, DisableInstanceDiscovery: a.DisableInstanceDiscovery}
 	}
 	return NewConfig(name, storeType, s)
 }
 
 func TestNewConfig(t *testing.T) {
 	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	t.Setenv(EnvAzureTenantID, "t")
+	t.Setenv(EnvAzureFederatedTokenFile, "/var/run/secrets/azure/tokens/azure-identity-token")
+	t.Setenv(EnvAzureAuthorityHost, "https://login.microsoftonline.com/")
 	for _, c := range []struct {
 		name, typ string
 		s         StoreSettings
@@ -48,7 +52,10 @@ func TestNewConfig(t *testing.T) {
 		{"static without username", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: AuthStatic, Hosts: []string{"r.io"}}}, "needs a username"},
 		{"static without hosts", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: AuthStatic, Username: "u"}}, "authProvider.hosts"},
 		{"bad host", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: AuthStatic, Username: "u", Hosts: []string{"r.io/team"}}}, "authProvider.hosts"},
-		{"later provider", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: "azureWorkloadIdentity"}}, ""},
+		{"later provider", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: "k8Secrets"}}, ""},
+		// With the variables the workload identity webhook injects (set above).
+		{"azure workload identity", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: AuthAzureWorkloadIdentity, ClientID: "c"}}, ""},
+		{"azure managed identity", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: AuthAzureManagedIdentity}}, ""},
 		{"unknown provider", TypeRemote, StoreSettings{Auth: &AuthSettings{Name: "magic"}}, `unknown authProvider "magic"`},
 	} {
 		cfg, err := NewConfig("s", c.typ, c.s)

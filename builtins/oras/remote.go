@@ -104,7 +104,7 @@ type remoteBackend struct {
 // maxRepositories bounds the repository clients a registry store keeps.
 const maxRepositories = 4096
 
-func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*remoteBackend, error) {
+func newRemote(cfg Config, opts Options) (*remoteBackend, error) {
 	base := cfg.Transport
 	if base == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -120,16 +120,25 @@ func newRemote(cfg Config, wrap func(http.RoundTripper) http.RoundTripper) (*rem
 	} else if cfg.CAFile != "" {
 		return nil, fmt.Errorf("a custom CA bundle needs the default transport")
 	}
-	if wrap != nil {
-		base = wrap(base)
+	if opts.WrapTransport != nil {
+		base = opts.WrapTransport(base)
 	}
 	policy := cfg.Retry.withDefaults()
 	// The budget counts every attempt; the retry policy does not retry its refusal.
-	rt := &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
+	var rt http.RoundTripper = &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
+	credential := cfg.Auth
+	if cfg.Provider != nil {
+		var wrapAuth func(http.RoundTripper) http.RoundTripper
+		credential, wrapAuth = cfg.Provider.Bind(AuthEnv{Transport: base, PlainHTTP: cfg.PlainHTTP,
+			IdentityTransport: opts.IdentityTransport, ObserveExchange: opts.ObserveExchange, Logger: opts.Logger})
+		if wrapAuth != nil {
+			rt = wrapAuth(rt)
+		}
+	}
 	client := &auth.Client{
 		Client:     &http.Client{Transport: rt},
 		Cache:      newBoundedAuthCache(),
-		Credential: cfg.Auth,
+		Credential: credential,
 	}
 	client.SetUserAgent("ratify")
 	b := &remoteBackend{cfg: cfg, client: client, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}

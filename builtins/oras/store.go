@@ -74,6 +74,11 @@ type Config struct {
 	// Anonymous, StaticAuth, NewDockerConfigAuth, BoundTo); nil means
 	// anonymous.
 	Auth auth.CredentialFunc
+	// Provider, when set, is the stateful auth provider Auth came from
+	// (NewConfig sets it for the Azure providers): each registry store
+	// binds it (AuthProvider.Bind) and uses the credential function it
+	// returns in place of Auth.
+	Provider AuthProvider
 	// Retry bounds retries of throttled (429) and failed (5xx) requests.
 	Retry RetryPolicy
 	// Transport is the base HTTP transport; nil means a clone of
@@ -103,6 +108,15 @@ type Options struct {
 	// WrapTransport, when set, wraps every registry store's transport (to
 	// count or log registry requests).
 	WrapTransport func(http.RoundTripper) http.RoundTripper
+	// ObserveExchange, when set, is told of every token exchange an auth
+	// provider makes (kind AzureExchangeAAD: a token from Entra ID;
+	// AzureExchangeACR: ACR's /oauth2/exchange), for metrics.
+	ObserveExchange func(kind string, d time.Duration, err error)
+	// IdentityTransport, when set, carries the auth providers' requests to
+	// their identity service (Entra ID, the managed identity endpoint) in
+	// place of the Azure SDK's default HTTP client: for tests against
+	// simulators. Production leaves it nil.
+	IdentityTransport http.RoundTripper
 }
 
 // backend is one configured source of content.
@@ -187,7 +201,7 @@ func New(ctx context.Context, cfgs []Config, opts Options) (*Store, error) {
 		)
 		switch cfg.Type {
 		case TypeRemote, "":
-			b, err = newRemote(cfg, opts.WrapTransport)
+			b, err = newRemote(cfg, opts)
 		case TypeLayout:
 			b, err = newLayout(ctx, cfg, scopes)
 		default:

@@ -413,8 +413,16 @@ func TestConfigFromParametersErrors(t *testing.T) {
 	if _, err := oras.New(context.Background(), []oras.Config{cfg}, oras.Options{}); err == nil {
 		t.Fatal("a layout store with a missing directory was accepted")
 	}
-	// Ratify's azure provider loads; it only fails when a registry asks for credentials.
+	// Ratify's azure provider loads in a pod the workload identity webhook
+	// gave its variables (without them, see TestAzureMissingEnvironment).
+	t.Setenv(oras.EnvAzureTenantID, "t")
+	t.Setenv(oras.EnvAzureFederatedTokenFile, "/var/run/secrets/azure/tokens/azure-identity-token")
+	t.Setenv(oras.EnvAzureAuthorityHost, "https://login.microsoftonline.com/")
 	if _, err := oras.ConfigFromParameters("s", oras.TypeRemote, json.RawMessage(`{"authProvider": {"name": "azureWorkloadIdentity", "clientID": "x"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	// A provider not supported yet loads; it only fails when a registry asks for credentials.
+	if _, err := oras.ConfigFromParameters("s", oras.TypeRemote, json.RawMessage(`{"authProvider": {"name": "k8Secrets"}}`)); err != nil {
 		t.Fatal(err)
 	}
 }

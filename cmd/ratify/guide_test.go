@@ -24,8 +24,20 @@ var built struct {
 	err  error
 }
 
-// TestMain removes the binary the tests built.
+// TestMain removes the binary the tests built. The processes the tests
+// start have the variables the Azure workload identity webhook injects
+// into ratify's pod, which the guide's Store (azureWorkloadIdentity) needs
+// to load; its registries are not ACR, so they get no credentials.
 func TestMain(m *testing.M) {
+	for k, v := range map[string]string{
+		"AZURE_TENANT_ID":            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+		"AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token",
+		"AZURE_AUTHORITY_HOST":       "https://login.microsoftonline.com/",
+	} {
+		if _, ok := os.LookupEnv(k); !ok {
+			_ = os.Setenv(k, v)
+		}
+	}
 	code := m.Run()
 	if built.dir != "" {
 		_ = os.RemoveAll(built.dir)

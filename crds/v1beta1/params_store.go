@@ -18,12 +18,17 @@ const (
 	AuthProviderDockerConfig = "dockerConfig"
 	AuthProviderStatic       = "static"
 	AuthProviderAnonymous    = "anonymous"
+	// AuthProviderAzureWorkloadIdentity and AuthProviderAzureManagedIdentity
+	// exchange an Entra ID token for ACR credentials (clientID, endpoints,
+	// disableInstanceDiscovery).
+	AuthProviderAzureWorkloadIdentity = "azureWorkloadIdentity"
+	AuthProviderAzureManagedIdentity  = "azureManagedIdentity"
 )
 
 // laterAuthProviders are Ratify's other providers: a Store naming one loads
 // (registries that ask for credentials then get an error saying what is
 // missing), so they validate.
-var laterAuthProviders = []string{"azureWorkloadIdentity", "azureManagedIdentity", "k8Secrets", "awsEcrBasic"}
+var laterAuthProviders = []string{"k8Secrets", "awsEcrBasic"}
 
 // StoreParameters are the spec.parameters of a Store named `oras`, as
 // Ratify defines them, and of one named `oci-layout` (`path`, `scopes`).
@@ -74,10 +79,22 @@ type AuthProviderParameters struct {
 	// gets no credentials.
 	Hosts []string `json:"hosts,omitempty"`
 
-	// Settings of Ratify's cloud providers (azureWorkloadIdentity,
-	// azureManagedIdentity, k8Secrets), accepted so their Stores load.
-	ClientID           string            `json:"clientID,omitempty"`
-	Endpoints          []string          `json:"endpoints,omitempty"`
+	// ClientID is the Azure providers' identity: the client ID of the
+	// workload identity (default $AZURE_CLIENT_ID), or of a user-assigned
+	// managed identity (none: the system-assigned one).
+	ClientID string `json:"clientID,omitempty"`
+	// Endpoints are the registry hosts the Azure providers give ACR
+	// credentials to, in place of *.azurecr.io, *.azurecr.us and
+	// *.azurecr.cn (Ratify's chart value
+	// oras.authProviders.azureContainerRegistryEndpoints).
+	Endpoints []string `json:"endpoints,omitempty"`
+	// DisableInstanceDiscovery skips Entra ID's instance discovery, which
+	// azureWorkloadIdentity otherwise asks of the public cloud's login
+	// host for an AZURE_AUTHORITY_HOST it does not know: for private and
+	// disconnected clouds. Off by default.
+	DisableInstanceDiscovery bool `json:"disableInstanceDiscovery,omitempty"`
+
+	// Settings of Ratify's k8Secrets provider, accepted so its Stores load.
 	ServiceAccountName string            `json:"serviceAccountName,omitempty"`
 	Secrets            []AuthSecretParam `json:"secrets,omitempty"`
 }
@@ -102,7 +119,7 @@ func (p StoreParameters) Validate() error {
 	}
 	if a := p.AuthProvider; a != nil {
 		switch a.Name {
-		case "", AuthProviderDockerConfig, AuthProviderAnonymous:
+		case "", AuthProviderDockerConfig, AuthProviderAnonymous, AuthProviderAzureWorkloadIdentity, AuthProviderAzureManagedIdentity:
 		case AuthProviderStatic:
 			if a.Username == "" {
 				ps.add("%s.authProvider.username is required for the %s provider", paramsPath, AuthProviderStatic)
@@ -110,7 +127,8 @@ func (p StoreParameters) Validate() error {
 		default:
 			if !contains(laterAuthProviders, a.Name) {
 				ps.add("%s.authProvider.name: unknown authProvider %q (supported: %s)", paramsPath, a.Name,
-					strings.Join([]string{AuthProviderDockerConfig, AuthProviderStatic, AuthProviderAnonymous}, ", "))
+					strings.Join([]string{AuthProviderDockerConfig, AuthProviderStatic, AuthProviderAnonymous,
+						AuthProviderAzureWorkloadIdentity, AuthProviderAzureManagedIdentity}, ", "))
 			}
 		}
 	}

@@ -37,6 +37,7 @@ spec:
 `
 
 func TestLoadStores(t *testing.T) {
+	workloadIdentityEnv(t)
 	res, err := Load(strings.NewReader(guideStore))
 	if err != nil {
 		t.Fatal(err)

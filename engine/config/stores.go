@@ -42,6 +42,7 @@ func storeSettings(p v1beta1.StoreParameters) oras.StoreSettings {
 	if a := p.AuthProvider; a != nil {
 		s.Auth = &oras.AuthSettings{
 			Name: a.Name, ConfigPath: a.ConfigPath, Username: a.Username, Password: a.Password, Hosts: a.Hosts,
+			ClientID: a.ClientID, Endpoints: a.Endpoints, DisableInstanceDiscovery: a.DisableInstanceDiscovery,
 		}
 	}
 	return s

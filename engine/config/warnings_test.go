@@ -90,6 +90,7 @@ var guideVars = map[string]string{
 // The "Ratify on Azure" guide's YAML loads with no warning, and every
 // resource's parameters decode and validate.
 func TestGuideSamplesLoad(t *testing.T) {
+	workloadIdentityEnv(t)
 	files, err := filepath.Glob(filepath.Join("..", "..", "cmd", "ratify", "testdata", "guide", "*.yaml"))
 	if err != nil || len(files) < 5 {
 		t.Fatalf("guide samples: %v %v", files, err)

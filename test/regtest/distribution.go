@@ -44,6 +44,17 @@ type DistributionOptions struct {
 	Username, Password string
 	// TLS serves HTTPS with a fresh CA (Registry.TLS.CAFile).
 	TLS bool
+	// Token, when set, turns on token authentication: every request needs
+	// a bearer token from Token.Realm. URLs the registry writes are then
+	// relative, so that it can stand behind a front server.
+	Token *TokenAuth
+}
+
+// TokenAuth is the distribution registry's `auth: token` configuration:
+// it accepts JWTs from Issuer for Service, signed by a key whose
+// certificate chains to a certificate of RootCertBundle (a PEM file).
+type TokenAuth struct {
+	Realm, Service, Issuer, RootCertBundle string
 }
 
 // StartDistribution runs the `distribution` registry binary (which has no
@@ -67,6 +78,16 @@ storage:
 http:
   addr: 127.0.0.1:%d
 `, filepath.Join(dir, "data"), port)
+	var tlsFiles *TLSFiles
+	if opts.TLS {
+		f := NewTLSFiles(t, dir)
+		tlsFiles = &f
+		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", f.CertFile, f.KeyFile)
+	}
+	if a := opts.Token; a != nil {
+		cfg += fmt.Sprintf("  relativeurls: true\nauth:\n  token:\n    realm: %q\n    service: %q\n    issuer: %q\n    rootcertbundle: %q\n",
+			a.Realm, a.Service, a.Issuer, a.RootCertBundle)
+	}
 	if opts.Username != "" {
 		hash, err := bcrypt.GenerateFromPassword([]byte(opts.Password), bcrypt.MinCost)
 		if err != nil {
@@ -77,12 +98,6 @@ http:
 			t.Fatal(err)
 		}
 		cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: test\n    path: %s\n", htpasswd)
-	}
-	var tlsFiles *TLSFiles
-	if opts.TLS {
-		f := NewTLSFiles(t, dir)
-		tlsFiles = &f
-		cfg += fmt.Sprintf("  tls:\n    certificate: %s\n    key: %s\n", f.CertFile, f.KeyFile)
 	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
