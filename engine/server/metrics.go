@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 )
 
 // metrics are the server's Prometheus metrics, with Ratify's names where
@@ -25,6 +27,9 @@ type metrics struct {
 	cacheHit, cacheMiss prometheus.Counter
 	registry            *prometheus.CounterVec
 	systemErrors        prometheus.Counter
+	// aadExchange and acrExchange time the Azure auth providers' token
+	// exchanges (Entra ID, ACR's /oauth2/exchange), by success.
+	aadExchange, acrExchange *prometheus.HistogramVec
 
 	// hosts are the registry_host label values in use; images name any
 	// host they like, so at most maxRegistryHostLabels get their own.
@@ -63,9 +68,16 @@ func newMetrics() *metrics {
 			Name: "ratify_registry_request_count", Help: "Registry requests by status code and registry host (the first 100 hosts seen; requests to others count as \"other\")."}, []string{"status_code", "registry_host"}),
 		systemErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ratify_system_error_count", Help: "Internal errors: panics recovered while evaluating a key."}),
+		aadExchange: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ratify_aad_exchange_duration", Help: "Duration of Entra ID token requests of the Azure auth providers, in milliseconds, by success.", Buckets: msBuckets},
+			[]string{"success"}),
+		acrExchange: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ratify_acr_exchange_duration", Help: "Duration of ACR token exchanges (an Entra ID token for an ACR refresh token), in milliseconds, by success.", Buckets: msBuckets},
+			[]string{"success"}),
 	}
 	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("true"), m.cache.WithLabelValues("false")
 	m.reg.MustRegister(m.verifyDuration, m.mutateDuration, m.requests, m.verifier, m.cache, m.registry, m.systemErrors,
+		m.aadExchange, m.acrExchange,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +97,20 @@ func (m *metrics) observeCache(hit bool) {
 
 func (m *metrics) observeBuiltin(name string, d time.Duration, success, cached bool) {
 	m.verifier.WithLabelValues(name, strconv.FormatBool(success), strconv.FormatBool(cached)).Observe(float64(d) / float64(time.Millisecond))
+}
+
+// observeExchange times an auth provider's token exchange, as Ratify's
+// ratify_aad_exchange_duration and ratify_acr_exchange_duration.
+func (m *metrics) observeExchange(kind string, d time.Duration, err error) {
+	h := m.acrExchange
+	switch kind {
+	case oras.AzureExchangeAAD:
+		h = m.aadExchange
+	case oras.AzureExchangeACR:
+	default:
+		return
+	}
+	h.WithLabelValues(strconv.FormatBool(err == nil)).Observe(float64(d) / float64(time.Millisecond))
 }
 
 // countingTransport counts registry requests by status.

@@ -1,9 +1,15 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/builtins/oras"
+	"github.com/seed-12b584bc/ratify/engine"
 )
 
 type okTransport struct{}
@@ -61,5 +67,41 @@ func TestRegistryHostLabelsBounded(t *testing.T) {
 	}
 	if want := float64(1000 - (maxRegistryHostLabels - 1)); hosts["other"] != want {
 		t.Errorf("other: %v requests, want %v", hosts["other"], want)
+	}
+}
+
+// The Azure providers' exchanges are timed as Ratify names them, by
+// success; the server hands its observer to the store.
+func TestExchangeMetrics(t *testing.T) {
+	s := New(Options{})
+	o := s.EngineOptions(engine.Options{})
+	if o.StoreOptions.ObserveExchange == nil {
+		t.Fatal("EngineOptions gives the store no exchange observer")
+	}
+	o.StoreOptions.ObserveExchange(oras.AzureExchangeAAD, 40*time.Millisecond, nil)
+	o.StoreOptions.ObserveExchange(oras.AzureExchangeACR, 12*time.Millisecond, nil)
+	o.StoreOptions.ObserveExchange(oras.AzureExchangeACR, 3*time.Millisecond, errors.New("401"))
+	o.StoreOptions.ObserveExchange("something else", time.Second, nil)
+	families, err := s.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range families {
+		if !strings.HasSuffix(f.GetName(), "_exchange_duration") {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			h := m.GetHistogram()
+			got[f.GetName()+" "+m.GetLabel()[0].GetValue()] = fmt.Sprintf("%d %g", h.GetSampleCount(), h.GetSampleSum())
+		}
+	}
+	want := map[string]string{
+		"ratify_aad_exchange_duration true":  "1 40",
+		"ratify_acr_exchange_duration true":  "1 12",
+		"ratify_acr_exchange_duration false": "1 3",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("exchange histograms (count, sum in ms) %v, want %v", got, want)
 	}
 }

@@ -109,6 +109,7 @@ func (s *Server) EngineOptions(o engine.Options) engine.Options {
 	o.ObserveBuiltin = s.metrics.observeBuiltin
 	o.ObserveCache = s.metrics.observeCache
 	o.StoreOptions.WrapTransport = s.metrics.wrapTransport
+	o.StoreOptions.ObserveExchange = s.metrics.observeExchange
 	if o.DecisionCacheTTL == 0 {
 		o.DecisionCacheTTL = s.opts.CacheTTL
 	}
