@@ -1,7 +1,9 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,7 +22,8 @@ import (
 // signature), the built binary, and the guide's variables.
 type clusterFixture struct {
 	ratify string
-	// env is what a ratify process needs: the registry's CA.
+	// env is what a ratify process needs: the registry's CA, and the
+	// environment of the guide's Store's auth provider.
 	env  []string
 	vars map[string]string
 	// Public keys of the cosign key pairs "cosign" (the guide's), "rotated"
@@ -60,6 +63,10 @@ func newClusterFixture(t *testing.T) *clusterFixture {
 	f.attackerCertPEM = readFile(t, filepath.Join(attacker, ".config", "notation", "localkeys", "ratify-test.crt"))
 
 	crtPEM := readFile(t, filepath.Join(home, ".config", "notation", "localkeys", "ratify-test.crt"))
+	subject := subjectOf(t, crtPEM)
+	if got := subjectOf(t, f.attackerCertPEM); got != subject {
+		t.Fatalf("the attacker's certificate is for %q, not the guide's %q", got, subject)
+	}
 	const clientID = "00000000-0000-0000-0000-000000000000"
 	// The guide's Store authenticates with Azure workload identity, which
 	// reads what the webhook puts in the pod's environment; it gives
@@ -71,7 +78,7 @@ func newClusterFixture(t *testing.T) *clusterFixture {
 		"IDENTITY_CLIENT_ID": clientID,
 		"CERT_PEM":           quoteJSON(crtPEM),
 		"KEY_PEM":            quoteJSON(f.keyPEM),
-		"SUBJECT_DN":         "CN=ratify-test,O=Notary,L=Seattle,ST=WA,C=US",
+		"SUBJECT_DN":         subject,
 	}
 	return f
 }
@@ -83,6 +90,20 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// subjectOf is the subject of the first certificate in certPEM.
+func subjectOf(t *testing.T, certPEM string) string {
+	t.Helper()
+	block, _ := pem.Decode([]byte(certPEM))
+	if block == nil {
+		t.Fatalf("no PEM block in %q", certPEM)
+	}
+	crt, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return crt.Subject.String()
 }
 
 func quoteJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
