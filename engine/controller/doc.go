@@ -6,9 +6,10 @@
 // brieferror; for key management providers also lastfetchedtime and
 // properties).
 //
-// Changes are coalesced: a rebuild waits Options.Debounce after the first
-// change, then compiles the whole snapshot into a new engine revision
-// (Options.Apply), which the server swaps in while it keeps answering.
+// Changes are coalesced: a rebuild waits until Options.Debounce passes
+// without a change (at most ten Debounces after the first), then compiles
+// the whole snapshot into a new engine revision (Options.Apply), which the
+// server swaps in while it keeps answering.
 //
 // A resource whose new spec is invalid never widens what is admitted: its
 // last valid version stays in force and its status says why the new one

@@ -61,6 +61,10 @@ func permissions(namespace string, leaderElection bool) []permission {
 // RBAC rule is one clear error at start rather than a controller that
 // never syncs.
 func Check(ctx context.Context, cfg *rest.Config, namespace string, leaderElection bool) error {
+	// Dozens of small reviews, once at start: not under the client's
+	// steady-state rate limit, which would make them take seconds.
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = 100, 100
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err

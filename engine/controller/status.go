@@ -45,7 +45,7 @@ func statusOf(e entry, refsMissing []string) observedStatus {
 	case e.err != nil:
 		return observedStatus{err: fmt.Sprintf("generation %d was refused, generation %d stays in force: %v", e.generation, e.validGeneration, e.err)}
 	case len(refsMissing) > 0:
-		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist (or is not valid): signatures it would verify are denied", strings.Join(refsMissing, ", "))}
+		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist, is not valid, or is not visible from here: signatures it would verify are denied", strings.Join(refsMissing, ", "))}
 	}
 	st := observedStatus{ok: true, properties: propertiesOf(e)}
 	if e.material != nil {
@@ -85,6 +85,8 @@ type statusWriter struct {
 	snap    *snapshot
 	log     *slog.Logger
 	elected <-chan struct{}
+	// ownNamespace is ratify's: its CertificateStores are known by name.
+	ownNamespace string
 
 	mu      sync.Mutex
 	written map[key]observedStatus
@@ -137,21 +139,15 @@ func (w *statusWriter) writeAll(ctx context.Context) {
 }
 
 // exists reports whether the key management provider ref, named from a
-// Verifier of namespace ns ("" for cluster-wide), is there: `name` is a
-// cluster provider (or a CertificateStore of ratify's namespace, which the
-// engine also knows by name), `namespace/name` a namespaced one.
+// Verifier of namespace ns ("" for cluster-wide), is there and visible to
+// it, as the engine resolves it: `name` is a cluster provider (or a
+// CertificateStore of ratify's namespace, which the engine also knows by
+// name), `namespace/name` a namespaced one of the Verifier's own namespace.
 func (w *statusWriter) exists(ns, ref string) bool {
 	if rns, name, ok := strings.Cut(ref, "/"); ok {
-		return w.snap.has(rns, name, "NamespacedKeyManagementProvider", "CertificateStore")
+		return rns == ns && w.snap.has(rns, name, "NamespacedKeyManagementProvider", "CertificateStore")
 	}
-	if w.snap.has("", ref, "KeyManagementProvider") {
-		return true
-	}
-	found := false
-	w.snap.each(func(k key, e entry) {
-		found = found || k.kind == "CertificateStore" && k.name == ref && e.valid != nil
-	})
-	return found
+	return w.snap.has("", ref, "KeyManagementProvider") || w.snap.has(w.ownNamespace, ref, "CertificateStore")
 }
 
 // write patches the status of one resource to want.
