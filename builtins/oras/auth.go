@@ -40,8 +40,6 @@ type AuthEnv struct {
 	// as registry requests), without the retries and the decision budget
 	// of registry reads.
 	Transport http.RoundTripper
-	// PlainHTTP is the store's useHttp.
-	PlainHTTP bool
 	// IdentityTransport, ObserveExchange and Logger are the store's Options.
 	IdentityTransport http.RoundTripper
 	ObserveExchange   func(kind string, d time.Duration, err error)

@@ -323,11 +323,9 @@ func (b *boundAzure) fetchRefresh(ctx context.Context, host string) (token, erro
 // exchange is ACR's POST /oauth2/exchange: an Entra ID access token for
 // a refresh token of the registry.
 func (b *boundAzure) exchange(ctx context.Context, host, aad string) (string, error) {
-	scheme := "https"
-	if b.env.PlainHTTP {
-		scheme = "http"
-	}
-	endpoint := scheme + "://" + host + "/oauth2/exchange"
+	// Always HTTPS, whatever the store's useHttp: the Entra ID token never
+	// travels in the clear.
+	endpoint := "https://" + host + "/oauth2/exchange"
 	form := url.Values{"grant_type": {"access_token"}, "service": {host}, "access_token": {aad}}
 	if b.p.tenantID != "" {
 		form.Set("tenant", b.p.tenantID)

@@ -386,3 +386,30 @@ func TestAzureShortLivedTokens(t *testing.T) {
 		t.Errorf("over 6s of 3s tokens: %d Entra ID tokens, %d exchanges, %d refusals", e.Token, c.Exchange, c.TokenRefused+c.ExchangeRefused)
 	}
 }
+
+// An authority host MSAL does not know (a private cloud's) has its
+// instance discovery asked of the public cloud's login host, unless the
+// Store sets disableInstanceDiscovery.
+func TestAzureInstanceDiscovery(t *testing.T) {
+	a := newAzure(t)
+	private := a.entra.Serve(t, a.net) // the same tenant at 127.0.0.1:port
+	t.Setenv(oras.EnvAzureAuthorityHost, "https://"+private+"/")
+	st := a.store(t, guideParams)
+	if _, err := resolve(t, st, acrName+"/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	asked := a.entra.InstanceDiscoveries()
+	if len(asked) == 0 || !strings.Contains(asked[0], private) {
+		t.Fatalf("instance discovery requests %q, want some for %s", asked, private)
+	}
+	st = a.store(t, `{"authProvider": {"name": "azureWorkloadIdentity", "clientID": "`+azClientID+`", "disableInstanceDiscovery": true}}`)
+	if _, err := resolve(t, st, acrName+"/app:v1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.entra.InstanceDiscoveries(); len(got) != len(asked) {
+		t.Errorf("disableInstanceDiscovery: instance discovery requests %q", got[len(asked):])
+	}
+	if n := a.entra.Counts().Token; n != 2 {
+		t.Errorf("%d Entra ID tokens for two stores, want 2", n)
+	}
+}

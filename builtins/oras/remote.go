@@ -129,7 +129,7 @@ func newRemote(cfg Config, opts Options) (*remoteBackend, error) {
 	credential := cfg.Auth
 	if cfg.Provider != nil {
 		var wrapAuth func(http.RoundTripper) http.RoundTripper
-		credential, wrapAuth = cfg.Provider.Bind(AuthEnv{Transport: base, PlainHTTP: cfg.PlainHTTP,
+		credential, wrapAuth = cfg.Provider.Bind(AuthEnv{Transport: base,
 			IdentityTransport: opts.IdentityTransport, ObserveExchange: opts.ObserveExchange, Logger: opts.Logger})
 		if wrapAuth != nil {
 			rt = wrapAuth(rt)
