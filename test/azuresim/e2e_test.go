@@ -255,3 +255,19 @@ func median[T int64 | time.Duration](xs []T) T {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
 }
+
+// The controller checks a Store with engine.CheckStore: without the
+// webhook's variables, the guide's Store fails there, naming the variable.
+func TestCheckStoreNamesMissingVariable(t *testing.T) {
+	c := newCloud(t)
+	res := c.guide(t, "")
+	if err := engine.CheckStore(res.Stores[0]); err != nil {
+		t.Fatalf("with the webhook's variables: %v", err)
+	}
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", "")
+	err := engine.CheckStore(res.Stores[0])
+	if err == nil || !strings.Contains(err.Error(), "AZURE_FEDERATED_TOKEN_FILE") {
+		t.Fatalf("without AZURE_FEDERATED_TOKEN_FILE: %v", err)
+	}
+	t.Logf("status error: %v", err)
+}
