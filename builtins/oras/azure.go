@@ -52,7 +52,7 @@ const (
 // DefaultACREndpoints are the registry hosts the Azure providers give
 // credentials to when the Store names no endpoints: ACR in the public,
 // US Government and China clouds.
-var DefaultACREndpoints = []string{"*.azurecr.io", "*.azurecr.us", "*.azurecr.cn"}
+func DefaultACREndpoints() []string { return []string{"*.azurecr.io", "*.azurecr.us", "*.azurecr.cn"} }
 
 // ErrMissingEnv is the error of an Azure provider whose environment lacks
 // a variable it needs.
@@ -103,7 +103,7 @@ func newAzureProvider(a *AuthSettings) (*azureProvider, error) {
 	}
 	p.hosts = append(append([]string{}, a.Endpoints...), a.Hosts...)
 	if len(p.hosts) == 0 {
-		p.hosts = DefaultACREndpoints
+		p.hosts = DefaultACREndpoints()
 	}
 	missing := func(v, why string) error {
 		return fmt.Errorf("authProvider %s: %w: %s (%s)", a.Name, ErrMissingEnv, v, why)

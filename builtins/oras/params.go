@@ -59,7 +59,8 @@ type AuthSettings struct {
 	// the identity's client ID (default $AZURE_CLIENT_ID; for a managed
 	// identity, none is the system-assigned one). Endpoints are the
 	// registry hosts that get ACR credentials, in place of
-	// DefaultACREndpoints (as Ratify's `endpoints`), entries as in Hosts.
+	// DefaultACREndpoints() (as Ratify's `endpoints`), entries as in Hosts;
+	// Hosts count as endpoints too.
 	// DisableInstanceDiscovery skips Entra ID's instance discovery, for
 	// private clouds whose authority Entra ID's public endpoint does not
 	// know.
