@@ -79,8 +79,16 @@ func Compile(ctx context.Context, modules map[string]string, c Contract) (*Polic
 	// Policies reach neither the network nor the process environment: they
 	// compile with ratify's capabilities, without the builtins that would.
 	caps := Capabilities()
-	for _, r := range []string{rule, "reasons"} {
-		ro := append([]func(*rego.Rego){rego.Query("data." + pkg + "." + r), rego.StrictBuiltinErrors(false), rego.Capabilities(caps)}, opts...)
+	// The rules share one compiler, the one rego.New would make: preparing
+	// a query compiles every module it is given, so each rule compiled the
+	// whole policy again (half of a build's time, a third of its memory).
+	// The first rule compiles the modules; the second only its query.
+	compiler := ast.NewCompiler().WithCapabilities(caps).WithUseTypeCheckAnnotations(true)
+	for i, r := range []string{rule, "reasons"} {
+		ro := []func(*rego.Rego){rego.Query("data." + pkg + "." + r), rego.StrictBuiltinErrors(false), rego.Capabilities(caps), rego.Compiler(compiler)}
+		if i == 0 {
+			ro = append(ro, opts...)
+		}
 		pq, err := rego.New(ro...).PrepareForEval(ctx)
 		if err != nil {
 			return nil, explainExcluded(err)
