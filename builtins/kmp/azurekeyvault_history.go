@@ -63,54 +63,59 @@ func sortNewestFirst(vs []objectVersion) {
 }
 
 func (a *AzureKeyVault) keyVersions(ctx context.Context, name string) ([]objectVersion, error) {
-	var out []objectVersion
 	pager := a.keyClient.NewListKeyPropertiesVersionsPager(name, nil)
-	for pager.More() && len(out) < maxListedVersions {
+	return listVersions(ctx, pager.More, func(ctx context.Context) ([]objectVersion, error) {
 		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return nil, err
-		}
+		var out []objectVersion
 		for _, p := range page.Value {
-			if p == nil || p.KID == nil {
-				continue
+			if p != nil && p.KID != nil {
+				out = append(out, versionOf(p.KID.Version(), p.Attributes != nil, func() (*bool, *time.Time) { return p.Attributes.Enabled, p.Attributes.Created }))
 			}
-			v := objectVersion{version: p.KID.Version()}
-			if at := p.Attributes; at != nil {
-				v.enabled = at.Enabled != nil && *at.Enabled
-				if at.Created != nil {
-					v.created = *at.Created
-				}
-			}
-			out = append(out, v)
 		}
-	}
-	return out, nil
+		return out, err
+	})
 }
 
 // secretVersions lists a certificate's versions through its secret, which
 // the identity reads anyway (Key Vault Secrets User), rather than through
 // the certificate, which needs another permission.
 func (a *AzureKeyVault) secretVersions(ctx context.Context, name string) ([]objectVersion, error) {
-	var out []objectVersion
 	pager := a.secretClient.NewListSecretPropertiesVersionsPager(name, nil)
-	for pager.More() && len(out) < maxListedVersions {
+	return listVersions(ctx, pager.More, func(ctx context.Context) ([]objectVersion, error) {
 		page, err := pager.NextPage(ctx)
+		var out []objectVersion
+		for _, p := range page.Value {
+			if p != nil && p.ID != nil {
+				out = append(out, versionOf(p.ID.Version(), p.Attributes != nil, func() (*bool, *time.Time) { return p.Attributes.Enabled, p.Attributes.Created }))
+			}
+		}
+		return out, err
+	})
+}
+
+// listVersions reads the pages of an SDK's versions listing, up to
+// maxListedVersions.
+func listVersions(ctx context.Context, more func() bool, next func(context.Context) ([]objectVersion, error)) ([]objectVersion, error) {
+	var out []objectVersion
+	for more() && len(out) < maxListedVersions {
+		page, err := next(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, p := range page.Value {
-			if p == nil || p.ID == nil {
-				continue
-			}
-			v := objectVersion{version: p.ID.Version()}
-			if at := p.Attributes; at != nil {
-				v.enabled = at.Enabled != nil && *at.Enabled
-				if at.Created != nil {
-					v.created = *at.Created
-				}
-			}
-			out = append(out, v)
-		}
+		out = append(out, page...)
 	}
 	return out, nil
+}
+
+// versionOf is a listed version with its attributes, when it has them.
+func versionOf(version string, hasAttributes bool, attributes func() (*bool, *time.Time)) objectVersion {
+	v := objectVersion{version: version}
+	if hasAttributes {
+		enabled, created := attributes()
+		v.enabled = enabled != nil && *enabled
+		if created != nil {
+			v.created = *created
+		}
+	}
+	return v
 }
