@@ -34,12 +34,12 @@ func (s *Shared) CheckKeyManagementProvider(ctx context.Context, namespace, name
 	build, ok := kmpTypes[spec.Type]
 	if !ok {
 		reg := kmp.NewRegistry()
-		if err := addKMP(ctx, reg, namespace, name, spec, nil); err != nil {
+		if err := addKMP(ctx, reg, namespace, name, spec, nil, s.opts.Providers); err != nil {
 			return Material{}, err
 		}
 		return fetch(ctx, reg, ref, namespace)
 	}
-	p, err := s.providers.refresh(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec) })
+	p, err := s.providers.refresh(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec, s.opts.Providers) })
 	if err != nil {
 		return Material{}, err
 	}

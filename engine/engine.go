@@ -109,6 +109,8 @@ type Options struct {
 	Budget oras.Limits
 	// StoreOptions are passed to the store.
 	StoreOptions oras.Options
+	// Providers configures key management providers that reach a service.
+	Providers ProviderOptions
 	// ObserveBuiltin is told of every builtin call that ran (for metrics).
 	ObserveBuiltin func(name string, d time.Duration, success, cached bool)
 	// ObserveCache is told of every decision cache lookup (for metrics).
@@ -135,6 +137,9 @@ func (o Options) withDefaults() Options {
 		o.DecisionTimeout = 3 * time.Second
 	}
 	o.Namespace = OwnNamespace(o.Namespace)
+	if o.Providers.Logger == nil {
+		o.Providers.Logger = o.Logger
+	}
 	if o.StoreOptions.Logger == nil {
 		o.StoreOptions.Logger = o.Logger
 	}
@@ -218,7 +223,7 @@ func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, err
 			config.Namespace(ns.Namespace), ns.Name))
 	}
 	began := time.Now()
-	if e.kmp, err = buildKMP(ctx, res, s.opts.Namespace, &s.providers); err != nil {
+	if e.kmp, err = buildKMP(ctx, res, s.opts.Namespace, &s.providers, s.opts.Providers); err != nil {
 		return nil, err
 	}
 	// Providers not in this configuration (nor checked since the build

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
@@ -24,10 +28,10 @@ import (
 // without a namespace (a resources file) is taken to be in ownNS.
 //
 // providers, when set, keeps providers across builds (see providerCache).
-func buildKMP(ctx context.Context, res *config.Resources, ownNS string, providers *providerCache) (*kmp.Registry, error) {
+func buildKMP(ctx context.Context, res *config.Resources, ownNS string, providers *providerCache, o ProviderOptions) (*kmp.Registry, error) {
 	reg := kmp.NewRegistry()
 	add := func(kind, ns, name string, spec v1beta1.KeyManagementProviderSpec) error {
-		err := addKMP(ctx, reg, ns, name, spec, providers)
+		err := addKMP(ctx, reg, ns, name, spec, providers, o)
 		if errors.Is(err, kmp.ErrDuplicate) {
 			return fmt.Errorf("%s %s: %w", kind, kmp.Ref(ns, name), err)
 		}
@@ -69,19 +73,30 @@ func buildKMP(ctx context.Context, res *config.Resources, ownNS string, provider
 	return reg, nil
 }
 
+// ProviderOptions configure the key management providers that reach a
+// service.
+type ProviderOptions struct {
+	// Azure are the Azure SDK's client options (transport, cloud) for the
+	// Key Vault provider and its credential; nil: the SDK's defaults.
+	Azure *azcore.ClientOptions
+	// ObserveKeyVault is told how long each Key Vault read took (metrics).
+	ObserveKeyVault func(d time.Duration, err error)
+	Logger          *slog.Logger
+}
+
 // kmpTypes builds the provider of each supported KeyManagementProvider
 // type from its resource. A new provider type adds its parameters to
 // crds/v1beta1 (params_kmp.go), its provider to builtins/kmp, and one
 // entry here.
-var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error){
-	v1beta1.KMPInline: func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error) {
+var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpec, o ProviderOptions) (kmp.Provider, error){
+	v1beta1.KMPInline: func(ref string, spec v1beta1.KeyManagementProviderSpec, _ ProviderOptions) (kmp.Provider, error) {
 		p, _, err := spec.InlineParameters()
 		if err != nil {
 			return nil, err
 		}
 		return kmp.NewInline(ref, p.ContentType, p.Value)
 	},
-	v1beta1.KMPAzureKeyVault: func(ref string, spec v1beta1.KeyManagementProviderSpec) (kmp.Provider, error) {
+	v1beta1.KMPAzureKeyVault: func(ref string, spec v1beta1.KeyManagementProviderSpec, o ProviderOptions) (kmp.Provider, error) {
 		p, _, err := spec.AzureKeyVaultParameters()
 		if err != nil {
 			return nil, err
@@ -97,6 +112,7 @@ var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpe
 			VaultURI: p.VaultURI, TenantID: p.TenantID, ClientID: p.ClientID,
 			Certificates: objects(p.Certificates), Keys: objects(p.Keys),
 			DisableChallengeResourceVerification: p.DisableChallengeResourceVerification,
+			ClientOptions:                        o.Azure, Observe: o.ObserveKeyVault, Logger: o.Logger,
 		}
 		if p.VersionHistoryLimit != nil {
 			cfg.VersionHistoryLimit = *p.VersionHistoryLimit
@@ -108,14 +124,14 @@ var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpe
 // addKMP registers the provider of one KeyManagementProvider resource. One
 // that cannot be built is registered as failing with the error it returns,
 // so its users are denied with the reason.
-func addKMP(ctx context.Context, reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec, providers *providerCache) error {
+func addKMP(ctx context.Context, reg *kmp.Registry, ns, name string, spec v1beta1.KeyManagementProviderSpec, providers *providerCache, o ProviderOptions) error {
 	ref := kmp.Ref(ns, name)
 	var (
 		p   kmp.Provider
 		err error
 	)
 	if build, ok := kmpTypes[spec.Type]; ok {
-		p, err = providers.get(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec) })
+		p, err = providers.get(ctx, ref, spec, func() (kmp.Provider, error) { return build(ref, spec, o) })
 	} else {
 		err = fmt.Errorf("%w %q (supported: %s)", kmp.ErrUnsupportedType, spec.Type, strings.Join(slices.Sorted(maps.Keys(kmpTypes)), ", "))
 		// A type ratify knows the parameters of has them checked, so a

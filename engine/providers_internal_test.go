@@ -49,7 +49,7 @@ spec: {provider: inline, parameters: {}}
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := buildKMP(context.Background(), res, "ratify", nil)
+	reg, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestBuildKMPDuplicate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := buildKMP(context.Background(), res, "ratify", nil); !errors.Is(err, kmp.ErrDuplicate) {
+	if _, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{}); !errors.Is(err, kmp.ErrDuplicate) {
 		t.Errorf("duplicate: %v", err)
 	}
 }

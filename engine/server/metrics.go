@@ -30,6 +30,8 @@ type metrics struct {
 	// aadExchange and acrExchange time the Azure auth providers' token
 	// exchanges (Entra ID, ACR's /oauth2/exchange), by success.
 	aadExchange, acrExchange *prometheus.HistogramVec
+	// akv times the reads of Key Vault certificates and keys.
+	akv *prometheus.HistogramVec
 
 	// hosts are the registry_host label values in use; images name any
 	// host they like, so at most maxRegistryHostLabels get their own.
@@ -74,10 +76,13 @@ func newMetrics() *metrics {
 		acrExchange: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ratify_acr_exchange_duration", Help: "Duration of ACR token exchanges (an Entra ID token for an ACR refresh token), in milliseconds, by success.", Buckets: msBuckets},
 			[]string{"success"}),
+		akv: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ratify_akv_certificate_duration", Help: "Duration of reading one certificate or key from Azure Key Vault, in milliseconds, by success.", Buckets: msBuckets},
+			[]string{"success"}),
 	}
 	m.cacheHit, m.cacheMiss = m.cache.WithLabelValues("true"), m.cache.WithLabelValues("false")
 	m.reg.MustRegister(m.verifyDuration, m.mutateDuration, m.requests, m.verifier, m.cache, m.registry, m.systemErrors,
-		m.aadExchange, m.acrExchange,
+		m.aadExchange, m.acrExchange, m.akv,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -111,6 +116,12 @@ func (m *metrics) observeExchange(kind string, d time.Duration, err error) {
 		return
 	}
 	h.WithLabelValues(strconv.FormatBool(err == nil)).Observe(float64(d) / float64(time.Millisecond))
+}
+
+// observeKeyVault times one Key Vault read, as Ratify's
+// ratify_akv_certificate_duration.
+func (m *metrics) observeKeyVault(d time.Duration, err error) {
+	m.akv.WithLabelValues(strconv.FormatBool(err == nil)).Observe(float64(d) / float64(time.Millisecond))
 }
 
 // countingTransport counts registry requests by status.

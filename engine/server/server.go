@@ -110,6 +110,7 @@ func (s *Server) EngineOptions(o engine.Options) engine.Options {
 	o.ObserveCache = s.metrics.observeCache
 	o.StoreOptions.WrapTransport = s.metrics.wrapTransport
 	o.StoreOptions.ObserveExchange = s.metrics.observeExchange
+	o.Providers.ObserveKeyVault = s.metrics.observeKeyVault
 	if o.DecisionCacheTTL == 0 {
 		o.DecisionCacheTTL = s.opts.CacheTTL
 	}
