@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,6 +48,10 @@ func (v *Vault) handle(w http.ResponseWriter, r *http.Request) {
 	case auth == "":
 		v.challenge(w, "AKV10000: Request is missing a Bearer or PoP token.")
 		return
+	case v.authorize != nil:
+		if !v.authorized(w, r, strings.TrimPrefix(auth, "Bearer ")) {
+			return
+		}
 	case auth != "Bearer "+v.token:
 		v.challenge(w, "AKV10032: Invalid issuer or audience: the token was not issued for this vault.")
 		return
@@ -104,6 +109,27 @@ func (v *Vault) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v.get(w, kind, name, ver)
+}
+
+// authorized asks the Authorizer about the request's token and operation,
+// and answers the refusal itself (false).
+func (v *Vault) authorized(w http.ResponseWriter, r *http.Request, token string) bool {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	op := "get"
+	if len(parts) == 3 && parts[2] == "versions" {
+		op = "list"
+	}
+	err := v.authorize(token, Kind(parts[0]), op)
+	var forbidden *ForbiddenError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &forbidden):
+		writeError(w, http.StatusForbidden, "Forbidden", forbidden.Message, "ForbiddenByRbac")
+	default:
+		v.challenge(w, "AKV10032: Invalid issuer or audience: "+err.Error())
+	}
+	return false
 }
 
 func (v *Vault) challenge(w http.ResponseWriter, msg string) {

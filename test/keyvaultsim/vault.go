@@ -68,7 +68,23 @@ type Options struct {
 	// DisabledKeysForbidden makes a disabled key answer 403 KeyDisabled
 	// rather than its bundle with enabled false.
 	DisabledKeysForbidden bool
+	// Authorize, when set, decides which bearer tokens the vault accepts
+	// in place of Credential's: those a simulated identity platform issued,
+	// for the operations the caller's role assignments allow.
+	Authorize Authorizer
 }
+
+// Authorizer decides whether a request's bearer token may do op ("get" or
+// "list") on kind. Nil allows it; a *ForbiddenError is the service's 403
+// Forbidden (inner code ForbiddenByRbac) with its message; any other
+// error is a 401 challenge that says why the token was refused.
+type Authorizer func(token string, kind Kind, op string) error
+
+// ForbiddenError is an Authorizer's answer for a valid token whose caller
+// lacks the permission.
+type ForbiddenError struct{ Message string }
+
+func (e *ForbiddenError) Error() string { return e.Message }
 
 // DefaultTenantID is the tenant of a vault whose Options name none.
 const DefaultTenantID = "72f988bf-0000-4000-8000-00000000cafe"
@@ -78,6 +94,7 @@ type Vault struct {
 	host, tenant string
 	pageSize     int
 	keyForbidden bool
+	authorize    Authorizer
 	token        string
 	srv          *httptest.Server
 	roots        *x509.CertPool
@@ -127,7 +144,7 @@ func New(o Options) (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{
-		host: strings.ToLower(o.Host), tenant: o.TenantID, pageSize: o.PageSize, keyForbidden: o.DisabledKeysForbidden,
+		host: strings.ToLower(o.Host), tenant: o.TenantID, pageSize: o.PageSize, keyForbidden: o.DisabledKeysForbidden, authorize: o.Authorize,
 		token: "kvsim-" + newVersion(), roots: roots,
 		objects:   map[Kind]map[string][]*version{Keys: {}, Secrets: {}, Certificates: {}},
 		clock:     time.Now().Add(-24 * time.Hour).Truncate(time.Second),
@@ -152,6 +169,10 @@ func (v *Vault) Close() {
 
 // URL is the vault URI, as a KeyManagementProvider's vaultURI gives it.
 func (v *Vault) URL() string { return "https://" + v.host + "/" }
+
+// Handler serves the vault's API, so that it can also be served on another
+// simulated network under Host (port 443) with that network's TLS.
+func (v *Vault) Handler() http.Handler { return http.HandlerFunc(v.serve) }
 
 // Host is the vault's host name.
 func (v *Vault) Host() string { return v.host }
