@@ -314,6 +314,12 @@ func (ts TrustStore) GetCertificates(_ context.Context, storeType truststore.Typ
 	if len(certs) == 0 {
 		return nil, truststore.TrustStoreError{Msg: fmt.Sprintf("trust store %q has no enabled certificates", key)}
 	}
+	// As Ratify's trust store does, certificates that are neither a CA nor
+	// self-signed (the leaf of the chain a Key Vault certificate's secret
+	// holds) are left out; a store of nothing else fails as notation-go's do.
+	if anchors := trustAnchors(certs); len(anchors) > 0 {
+		certs = anchors
+	}
 	if err := truststore.ValidateCertificates(certs); err != nil {
 		return nil, truststore.CertificateError{InnerError: err, Msg: fmt.Sprintf("trust store %q: %v", key, err)}
 	}
@@ -325,6 +331,17 @@ func (ts TrustStore) GetCertificates(_ context.Context, storeType truststore.Typ
 		}
 	}
 	return append([]*x509.Certificate(nil), certs...), nil
+}
+
+// trustAnchors are the CA and self-signed certificates of certs.
+func trustAnchors(certs []*x509.Certificate) []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, c := range certs {
+		if c.IsCA || c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func validStoreType(t string) bool {
