@@ -74,4 +74,4 @@ BASELINE ?=
 bench: build
 	test/tools/install.sh registry
 	$(GO) run ./test/loadgen -ratify $(BIN)/ratify $(if $(BASELINE),-compare $(BASELINE))
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/...
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/... ./test/azuresim/

@@ -3,13 +3,9 @@ package azuresim_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -40,7 +36,7 @@ type simCloud struct {
 	requests atomic.Int64
 }
 
-func newCloud(t *testing.T) *simCloud {
+func newCloud(t testing.TB) *simCloud {
 	t.Helper()
 	c := &simCloud{net: azuresim.NewNet(t), entra: azuresim.NewEntra(tenant), key: sign.NewCosignKey(t)}
 	c.entra.Serve(t, c.net)
@@ -58,7 +54,7 @@ func newCloud(t *testing.T) *simCloud {
 
 // push pushes a new image into repository name of repo (at host), cosign
 // signed when signed, and returns its reference by digest.
-func (c *simCloud) push(t *testing.T, repo *remote.Repository, host, name string, signed bool) string {
+func (c *simCloud) push(t testing.TB, repo *remote.Repository, host, name string, signed bool) string {
 	t.Helper()
 	d := regtest.PushImage(t, repo, "")
 	if signed {
@@ -70,7 +66,7 @@ func (c *simCloud) push(t *testing.T, repo *remote.Repository, host, name string
 // guide is the guide's Store (its clientID the simulated identity's),
 // KMP and cosign Verifier, as in cmd/ratify/testdata/guide, with extra
 // Store parameters appended when given.
-func (c *simCloud) guide(t *testing.T, extraStoreParams string) *config.Resources {
+func (c *simCloud) guide(t testing.TB, extraStoreParams string) *config.Resources {
 	t.Helper()
 	keyJSON, _ := json.Marshal(c.key.PublicPEM())
 	vars := map[string]string{"IDENTITY_CLIENT_ID": clientID, "KEY_PEM": string(keyJSON)}
@@ -95,7 +91,7 @@ func (c *simCloud) guide(t *testing.T, extraStoreParams string) *config.Resource
 
 // engine builds an engine on res whose registry and Entra ID traffic goes
 // over the simulated network.
-func (c *simCloud) engine(t *testing.T, res *config.Resources) *engine.Engine {
+func (c *simCloud) engine(t testing.TB, res *config.Resources) *engine.Engine {
 	t.Helper()
 	tr := c.net.Transport()
 	counted := roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -116,7 +112,7 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-func evaluate(t *testing.T, e *engine.Engine, image string) engine.Decision {
+func evaluate(t testing.TB, e *engine.Engine, image string) engine.Decision {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -190,70 +186,6 @@ func TestWorkloadIdentityRenewalEndToEnd(t *testing.T) {
 	if en.Token < 3 || ac.Exchange < 3 || ac.TokenRefused != 0 {
 		t.Errorf("%d Entra ID tokens, %d exchanges, %d refusals: the tokens were not renewed", en.Token, ac.Exchange, ac.TokenRefused)
 	}
-}
-
-// TestColdVerificationFigures measures a verification of an image not
-// seen before through the workload identity store with its tokens
-// cached, against the same through an anonymous store (a registry
-// without authentication behind the same TLS front): registry requests
-// and latency. It logs the figures; run with -v.
-func TestColdVerificationFigures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures")
-	}
-	const rounds = 15
-	c := newCloud(t)
-	anon := regtest.StartDistribution(t, regtest.DistributionOptions{})
-	target := &url.URL{Scheme: "http", Host: anon.Host}
-	c.net.ServeTLS(t, &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.SetURL(target)
-		r.Out.Host = r.In.Host
-	}}, "anonymous.example.com")
-	anonRepo := regtest.Repo(t, anon.Host, "app", "", "")
-	acrRepo := c.acr.Repository(t, c.net, "app")
-
-	wi := c.engine(t, c.guide(t, ""))
-	// The anonymous store: the guide's with authProvider anonymous.
-	anonRes := c.guide(t, "")
-	anonRes.Stores[0].Spec.Parameters.Raw = []byte(`{"authProvider": {"name": "anonymous"}, "cosignEnabled": true}`)
-	an := c.engine(t, anonRes)
-
-	// Warm both (tokens, TLS connections), then verify new images.
-	measure := func(e *engine.Engine, push func(int) string) (reqs []int64, lat []time.Duration) {
-		for i := range rounds + 1 {
-			image := push(i)
-			before := c.requests.Load()
-			start := time.Now()
-			if d := evaluate(t, e, image); !d.Allow {
-				t.Fatalf("%s denied: %q", image, d.Reasons)
-			}
-			if i > 0 {
-				lat = append(lat, time.Since(start))
-				reqs = append(reqs, c.requests.Load()-before)
-			}
-		}
-		return reqs, lat
-	}
-	wiReqs, wiLat := measure(wi, func(int) string { return c.push(t, acrRepo, acrName, "app", true) })
-	wiNewRepoReqs, wiNewRepoLat := measure(wi, func(i int) string {
-		name := fmt.Sprintf("repo%d", i)
-		return c.push(t, c.acr.Repository(t, c.net, name), acrName, name, true)
-	})
-	anReqs, anLat := measure(an, func(int) string { return c.push(t, anonRepo, "anonymous.example.com", "app", true) })
-	t.Logf("cold verification of a new signed image, median of %d (requests: ratify's to the registry):", rounds)
-	t.Logf("  anonymous store:                              %2d requests, %s", median(anReqs), median(anLat))
-	t.Logf("  workload identity store, same repository:     %2d requests, %s", median(wiReqs), median(wiLat))
-	t.Logf("  workload identity store, new repository each: %2d requests, %s", median(wiNewRepoReqs), median(wiNewRepoLat))
-	t.Logf("  ACR exchanges in all: %d; Entra ID tokens: %d", c.acr.Counts().Exchange, c.entra.Counts().Token)
-	if n := c.acr.Counts().Exchange; n != 1 {
-		t.Errorf("%d exchanges: with tokens cached, verifications exchange nothing", n)
-	}
-}
-
-func median[T int64 | time.Duration](xs []T) T {
-	s := append([]T(nil), xs...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
 }
 
 // The controller checks a Store with engine.CheckStore: without the
