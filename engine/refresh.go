@@ -79,7 +79,8 @@ func (c *providerCache) get(ctx context.Context, ref string, spec v1beta1.KeyMan
 		cp.fetched = true
 		c.mu.Unlock()
 		if err != nil {
-			return cp.p, fmt.Errorf("fetching the keys and certificates of key management provider %s: %w", ref, err)
+			// The cause first: status shows the first 100 characters.
+			return cp.p, fmt.Errorf("%w (fetching the keys and certificates of key management provider %s)", err, ref)
 		}
 	}
 	return cp.p, cp.err
@@ -101,7 +102,7 @@ func (c *providerCache) refresh(ctx context.Context, ref string, spec v1beta1.Ke
 	}
 	if r, ok := p.(refresher); ok {
 		if err := r.Refresh(ctx); err != nil {
-			return p, fmt.Errorf("refreshing key management provider %s: %w", ref, err)
+			return p, fmt.Errorf("%w (refreshing key management provider %s)", err, ref)
 		}
 	}
 	return p, nil

@@ -64,7 +64,7 @@ func TestFirstFetchFailure(t *testing.T) {
 	fake := &fakeRefresher{fail: errors.New("vault unreachable")}
 	spec := v1beta1.KeyManagementProviderSpec{Type: "azurekeyvault"}
 	_, err := c.get(context.Background(), "akv", spec, func() (kmp.Provider, error) { return fake, nil })
-	if err == nil || err.Error() != "fetching the keys and certificates of key management provider akv: vault unreachable" {
+	if err == nil || err.Error() != "vault unreachable (fetching the keys and certificates of key management provider akv)" {
 		t.Fatalf("first fetch: %v", err)
 	}
 	if _, err := c.get(context.Background(), "akv", spec, func() (kmp.Provider, error) { return fake, nil }); err != nil || fake.fetches.Load() != 1 {

@@ -134,7 +134,7 @@ func TestStatusAndSnapshot(t *testing.T) {
 	c.Apply(t, kmpDoc("cosign-key", `{contentType: key, value: "not a key"}`))
 	eventually(t, "the refusal in status", func() string {
 		out := c.Kubectl(t, "get", "keymanagementprovider", "cosign-key", "-o", "jsonpath={.status.issuccess} {.status.error}")
-		if !strings.HasPrefix(out, "false generation 2 was refused, generation 1 stays in force") {
+		if !strings.HasPrefix(out, "false ") || !strings.HasSuffix(out, "(generation 2 was refused, generation 1 stays in force)") {
 			return out
 		}
 		return ""

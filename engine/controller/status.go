@@ -36,14 +36,15 @@ type observedStatus struct {
 func statusOf(e entry, refsMissing []string) observedStatus {
 	switch {
 	case e.retrying != nil && e.valid != nil && e.generation == e.validGeneration:
-		return observedStatus{err: fmt.Sprintf("the last check failed and is retried; what was fetched at %s stays in force: %v",
-			e.fetched.UTC().Format(time.RFC3339), e.retrying), fetched: e.fetched, properties: propertiesOf(e)}
+		return observedStatus{err: fmt.Sprintf("%v (the last check failed and is retried; what was fetched at %s stays in force)",
+			e.retrying, e.fetched.UTC().Format(time.RFC3339)), fetched: e.fetched, properties: propertiesOf(e)}
 	case e.retrying != nil:
-		return observedStatus{err: fmt.Sprintf("the check failed and is retried: %v", e.retrying)}
+		return observedStatus{err: fmt.Sprintf("%v (the check failed and is retried)", e.retrying)}
 	case e.err != nil && e.valid == nil:
 		return observedStatus{err: e.err.Error()}
 	case e.err != nil:
-		return observedStatus{err: fmt.Sprintf("generation %d was refused, generation %d stays in force: %v", e.generation, e.validGeneration, e.err)}
+		// The cause first: `kubectl get` shows the first 100 characters.
+		return observedStatus{err: fmt.Sprintf("%v (generation %d was refused, generation %d stays in force)", e.err, e.generation, e.validGeneration)}
 	case len(refsMissing) > 0:
 		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist, is not valid, or is not visible from here: signatures it would verify are denied", strings.Join(refsMissing, ", "))}
 	}
