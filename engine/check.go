@@ -21,6 +21,9 @@ import (
 type Material struct {
 	Keys         []kmp.Key
 	Certificates []kmp.Certificate
+	// Notes name settings in effect that relax a default check, so the
+	// resource's status says so.
+	Notes []string
 }
 
 // CheckKeyManagementProvider builds the provider of one
@@ -47,7 +50,13 @@ func (s *Shared) CheckKeyManagementProvider(ctx context.Context, namespace, name
 	if err := reg.AddProvider(namespace, name, p); err != nil {
 		return Material{}, err
 	}
-	return fetch(ctx, reg, ref, namespace)
+	m, err := fetch(ctx, reg, ref, namespace)
+	if spec.Type == v1beta1.KMPAzureKeyVault {
+		if akv, _, perr := spec.AzureKeyVaultParameters(); perr == nil && akv.DisableChallengeResourceVerification {
+			m.Notes = append(m.Notes, "disableChallengeResourceVerification is on: the vault's authentication challenge may name a resource its host does not end in")
+		}
+	}
+	return m, err
 }
 
 // CheckKeyManagementProvider is Shared.CheckKeyManagementProvider on a

@@ -213,6 +213,11 @@ func (s *Shared) Build(ctx context.Context, res *config.Resources) (*Engine, err
 		e.warnings = append(e.warnings, "no Store resource: using a registry store over HTTPS with docker credentials and cosign signatures")
 	}
 	e.subjectTTL = subjectTTL(storeCfgs)
+	for _, st := range res.Stores {
+		if p, _, err := st.Spec.StoreParameters(); err == nil && p.AuthProvider != nil && p.AuthProvider.DisableInstanceDiscovery {
+			e.warnings = append(e.warnings, fmt.Sprintf("Store %s: disableInstanceDiscovery is on: Entra ID's instance discovery is skipped (meant for private and disconnected clouds)", st.Name))
+		}
+	}
 	if e.store, err = s.storeFor(ctx, res, storeCfgs); err != nil {
 		return nil, err
 	}

@@ -68,12 +68,22 @@ func properties(m engine.Material, fetched time.Time) string {
 	entry := func(name, version string, enabled bool) map[string]string {
 		return map[string]string{"Name": name, "Version": version, "Enabled": strconv.FormatBool(enabled), "LastRefreshed": fetched.UTC().Format(time.RFC3339)}
 	}
-	p := map[string][]map[string]string{}
+	var certs, keys []map[string]string
 	for _, c := range m.Certificates {
-		p["Certificates"] = append(p["Certificates"], entry(c.Name, c.Version, c.Enabled))
+		certs = append(certs, entry(c.Name, c.Version, c.Enabled))
 	}
 	for _, k := range m.Keys {
-		p["Keys"] = append(p["Keys"], entry(k.Name, k.Version, k.Enabled))
+		keys = append(keys, entry(k.Name, k.Version, k.Enabled))
+	}
+	p := map[string]any{}
+	if certs != nil {
+		p["Certificates"] = certs
+	}
+	if keys != nil {
+		p["Keys"] = keys
+	}
+	if len(m.Notes) > 0 {
+		p["Notes"] = m.Notes
 	}
 	b, _ := json.Marshal(p)
 	return string(b)

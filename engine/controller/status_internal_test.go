@@ -1,6 +1,12 @@
 package controller
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/engine"
+)
 
 // TestReferenceVisibility: a Verifier's status finds a provider only where
 // the engine would let it use it.
@@ -39,5 +45,21 @@ func TestReferenceVisibility(t *testing.T) {
 		if got := w.exists(c.ns, c.ref); got != c.want {
 			t.Errorf("%q from namespace %q: %v, want %v", c.ref, c.ns, got, c.want)
 		}
+	}
+}
+
+// TestPropertiesNameRelaxedSettings: a provider's status lists its keys
+// and certificates without their material, and says when a setting that
+// relaxes a default check is on.
+func TestPropertiesNameRelaxedSettings(t *testing.T) {
+	t.Parallel()
+	m := engine.Material{
+		Keys:  []kmp.Key{{Name: "k", Version: "1", Enabled: true, PEM: "-----BEGIN PUBLIC KEY-----"}},
+		Notes: []string{"disableChallengeResourceVerification is on"},
+	}
+	got := properties(m, time.Unix(0, 0))
+	want := `{"Keys":[{"Enabled":"true","LastRefreshed":"1970-01-01T00:00:00Z","Name":"k","Version":"1"}],"Notes":["disableChallengeResourceVerification is on"]}`
+	if got != want {
+		t.Fatalf("properties\n got %s\nwant %s", got, want)
 	}
 }
