@@ -127,6 +127,12 @@ func (res *Resources) add(decs decoders, i int, doc []byte) error {
 		res.Skipped = append(res.Skipped, fmt.Sprintf("document %d: %s %s/%s", i, h.APIVersion, h.Kind, h.Metadata.Name))
 		return nil
 	}
+	// YAML keeps the last of repeated keys: say so, since the earlier
+	// value (a key version, a scope) is silently gone.
+	if _, serr := yaml.YAMLToJSONStrict(doc); serr != nil {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("%s %s: %s; the last value of a repeated key is the one used",
+			h.Kind, h.Metadata.Name, strings.Join(strings.Fields(strings.TrimPrefix(serr.Error(), "yaml: unmarshal errors:")), " ")))
+	}
 	dec, ok := decs[h.APIVersion]
 	if !ok {
 		return fmt.Errorf("%s %q: unsupported apiVersion %s (want %s or %s)", h.Kind, h.Metadata.Name, h.APIVersion,

@@ -185,3 +185,31 @@ func objects(res *Resources) []runtime.Object {
 	}
 	return out
 }
+
+// TestRepeatedKeysWarn: a key repeated in one mapping (the guide's
+// rotation YAML lists two versions in one item) loads with its last value,
+// and a warning says so with the line.
+func TestRepeatedKeysWarn(t *testing.T) {
+	t.Parallel()
+	res, err := Load(strings.NewReader(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: akv}
+spec:
+  type: azurekeyvault
+  parameters:
+    vaultURI: https://myvault.vault.azure.net/
+    tenantID: t
+    clientID: c
+    keys:
+      - name: k
+        version: v1
+        version: v2
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(res.Warnings, "\n")
+	if !strings.Contains(w, `KeyManagementProvider akv: line 13: key "version" already set in map; the last value of a repeated key is the one used`) {
+		t.Fatalf("warnings: %q", res.Warnings)
+	}
+}
