@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
@@ -163,6 +164,14 @@ func (res *Resources) add(decs decoders, i int, doc []byte) error {
 		warnings = append(warnings, pw...)
 	}
 	res.Warnings = append(res.Warnings, warnings...)
+	res.Add(obj)
+	return nil
+}
+
+// Add appends a v1beta1 resource to the slice of its kind; other objects
+// are ignored. The file loader and the cluster controllers fill Resources
+// this way.
+func (res *Resources) Add(obj runtime.Object) {
 	switch o := obj.(type) {
 	case *v1beta1.Store:
 		res.Stores = append(res.Stores, *o)
@@ -183,7 +192,6 @@ func (res *Resources) add(decs decoders, i int, doc []byte) error {
 	case *v1beta1.CertificateStore:
 		res.CertificateStores = append(res.CertificateStores, *o)
 	}
-	return nil
 }
 
 // kinds are the kinds a resources file may hold (not their lists), by

@@ -12,7 +12,6 @@ import (
 
 	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine"
-	"github.com/seed-12b584bc/ratify/engine/config"
 )
 
 // errNamespacedStore is the status of every NamespacedStore.
@@ -26,8 +25,6 @@ type kind struct {
 	// check checks one resource on its own; key management providers also
 	// return what they hold.
 	check func(ctx context.Context, obj client.Object) (*engine.Material, error)
-	// add appends a valid resource to a configuration.
-	add func(res *config.Resources, obj client.Object)
 	// status points at the resource's status fields.
 	status func(obj client.Object) statusFields
 	// refresh is how often the resource is checked again (0: only when it
@@ -82,7 +79,6 @@ func kinds(ch Checker) []*kind {
 			check: func(_ context.Context, o client.Object) (*engine.Material, error) {
 				return nil, engine.CheckStore(*o.(*v1beta1.Store))
 			},
-			add: func(res *config.Resources, o client.Object) { res.Stores = append(res.Stores, *o.(*v1beta1.Store)) },
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.Store).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
@@ -97,7 +93,6 @@ func kinds(ch Checker) []*kind {
 			check: func(_ context.Context, o client.Object) (*engine.Material, error) {
 				return nil, errNamespacedStore
 			},
-			add: func(*config.Resources, client.Object) {},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.NamespacedStore).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
@@ -109,9 +104,6 @@ func kinds(ch Checker) []*kind {
 			newList: func() client.ObjectList { return &v1beta1.KeyManagementProviderList{} },
 			check: func(ctx context.Context, o client.Object) (*engine.Material, error) {
 				return kmpCheck("")(ctx, o.GetName(), o.(*v1beta1.KeyManagementProvider).Spec)
-			},
-			add: func(res *config.Resources, o client.Object) {
-				res.KMPs = append(res.KMPs, *o.(*v1beta1.KeyManagementProvider))
 			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.KeyManagementProvider).Status
@@ -125,9 +117,6 @@ func kinds(ch Checker) []*kind {
 			newList: func() client.ObjectList { return &v1beta1.NamespacedKeyManagementProviderList{} },
 			check: func(ctx context.Context, o client.Object) (*engine.Material, error) {
 				return kmpCheck(o.GetNamespace())(ctx, o.GetName(), o.(*v1beta1.NamespacedKeyManagementProvider).Spec)
-			},
-			add: func(res *config.Resources, o client.Object) {
-				res.NamespacedKMPs = append(res.NamespacedKMPs, *o.(*v1beta1.NamespacedKeyManagementProvider))
 			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.NamespacedKeyManagementProvider).Status
@@ -145,9 +134,6 @@ func kinds(ch Checker) []*kind {
 				m, err := ch.CheckCertificateStore(ctx, o.GetNamespace(), o.GetName(), o.(*v1beta1.CertificateStore).Spec)
 				return &m, err
 			},
-			add: func(res *config.Resources, o client.Object) {
-				res.CertificateStores = append(res.CertificateStores, *o.(*v1beta1.CertificateStore))
-			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.CertificateStore).Status
 				return statusFields{&s.IsSuccess, &s.Error, &s.BriefError, &s.LastFetchedTime, &s.Properties}
@@ -159,9 +145,6 @@ func kinds(ch Checker) []*kind {
 			newList: func() client.ObjectList { return &v1beta1.VerifierList{} },
 			check: func(_ context.Context, o client.Object) (*engine.Material, error) {
 				return nil, engine.CheckVerifier(o.(*v1beta1.Verifier).Spec)
-			},
-			add: func(res *config.Resources, o client.Object) {
-				res.Verifiers = append(res.Verifiers, *o.(*v1beta1.Verifier))
 			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.Verifier).Status
@@ -176,9 +159,6 @@ func kinds(ch Checker) []*kind {
 			check: func(_ context.Context, o client.Object) (*engine.Material, error) {
 				return nil, engine.CheckVerifier(o.(*v1beta1.NamespacedVerifier).Spec)
 			},
-			add: func(res *config.Resources, o client.Object) {
-				res.NamespacedVerifiers = append(res.NamespacedVerifiers, *o.(*v1beta1.NamespacedVerifier))
-			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.NamespacedVerifier).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
@@ -192,9 +172,6 @@ func kinds(ch Checker) []*kind {
 			check: func(ctx context.Context, o client.Object) (*engine.Material, error) {
 				return nil, engine.CheckPolicy(ctx, o.GetName(), "", o.(*v1beta1.Policy).Spec)
 			},
-			add: func(res *config.Resources, o client.Object) {
-				res.Policies = append(res.Policies, *o.(*v1beta1.Policy))
-			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.Policy).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
@@ -206,9 +183,6 @@ func kinds(ch Checker) []*kind {
 			newList: func() client.ObjectList { return &v1beta1.NamespacedPolicyList{} },
 			check: func(ctx context.Context, o client.Object) (*engine.Material, error) {
 				return nil, engine.CheckPolicy(ctx, o.GetName(), o.GetNamespace(), o.(*v1beta1.NamespacedPolicy).Spec)
-			},
-			add: func(res *config.Resources, o client.Object) {
-				res.NamespacedPolicies = append(res.NamespacedPolicies, *o.(*v1beta1.NamespacedPolicy))
 			},
 			status: func(o client.Object) statusFields {
 				s := &o.(*v1beta1.NamespacedPolicy).Status

@@ -101,8 +101,7 @@ func (s *snapshot) resources() *config.Resources {
 	})
 	res := &config.Resources{}
 	for _, k := range keys {
-		e := s.entries[k]
-		e.kind.add(res, e.valid)
+		res.Add(s.entries[k].valid)
 	}
 	s.mu.Unlock()
 	return res
