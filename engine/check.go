@@ -59,21 +59,10 @@ func (s *Shared) CheckKeyManagementProvider(ctx context.Context, namespace, name
 	return m, err
 }
 
-// CheckKeyManagementProvider is Shared.CheckKeyManagementProvider on a
-// Shared of its own.
-func CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (Material, error) {
-	return NewShared(Options{}).CheckKeyManagementProvider(ctx, namespace, name, spec)
-}
-
-// CheckCertificateStore is the package function of the same name; it is
-// a method too so that Shared serves as a controller's checker.
-func (s *Shared) CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (Material, error) {
-	return CheckCertificateStore(ctx, namespace, name, spec)
-}
-
 // CheckCertificateStore builds the provider of a deprecated
-// CertificateStore and fetches its certificates.
-func CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (Material, error) {
+// CertificateStore and fetches its certificates. (Inline only: it needs
+// nothing of s, and is a method so that Shared is a controller's checker.)
+func (s *Shared) CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (Material, error) {
 	p, err := certificateStore(name, spec)
 	if err != nil {
 		return Material{}, err
