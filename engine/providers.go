@@ -101,6 +101,12 @@ var kmpTypes = map[string]func(ref string, spec v1beta1.KeyManagementProviderSpe
 		if err != nil {
 			return nil, err
 		}
+		// A tenant names the vault of its NamespacedKeyManagementProvider:
+		// without the challenge check, a host of its choosing could ask for
+		// ratify's Key Vault token and receive it.
+		if strings.Contains(ref, "/") && p.DisableChallengeResourceVerification {
+			return nil, errors.New("spec.parameters.disableChallengeResourceVerification is allowed only on a cluster KeyManagementProvider: on a namespaced one, the vault host its tenant names could receive ratify's Key Vault token")
+		}
 		objects := func(vs []v1beta1.KeyVaultValue) []kmp.KeyVaultObject {
 			out := make([]kmp.KeyVaultObject, len(vs))
 			for i, v := range vs {

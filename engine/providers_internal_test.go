@@ -7,10 +7,12 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/internal/sample"
 )
@@ -88,5 +90,36 @@ func TestBuildKMPDuplicate(t *testing.T) {
 	}
 	if _, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{}); !errors.Is(err, kmp.ErrDuplicate) {
 		t.Errorf("duplicate: %v", err)
+	}
+}
+
+// TestTenantCannotDisableVaultChallengeCheck: a tenant's provider may not
+// turn off the check that keeps ratify's vault token from a look-alike
+// host; the operator's cluster provider may.
+func TestTenantCannotDisableVaultChallengeCheck(t *testing.T) {
+	t.Setenv("AZURE_TENANT_ID", "t")
+	t.Setenv("AZURE_CLIENT_ID", "c")
+	t.Setenv("AZURE_FEDERATED_TOKEN_FILE", filepath.Join(t.TempDir(), "token"))
+	t.Setenv("AZURE_AUTHORITY_HOST", "https://login.example/")
+	params := `{vaultURI: "https://vault.attacker.example/", tenantID: t, clientID: c, keys: [{name: k}], disableChallengeResourceVerification: true}`
+	res, err := config.Load(strings.NewReader(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: NamespacedKeyManagementProvider
+metadata: {name: akv, namespace: tenant}
+spec: {type: azurekeyvault, parameters: ` + params + `}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Keys(context.Background(), "tenant/akv", "tenant"); err == nil || !strings.Contains(err.Error(), "allowed only on a cluster KeyManagementProvider") {
+		t.Fatalf("tenant's provider: %v", err)
+	}
+	build := kmpTypes[v1beta1.KMPAzureKeyVault]
+	spec := res.NamespacedKMPs[0].Spec
+	if _, err := build("akv", spec, ProviderOptions{}); err != nil && strings.Contains(err.Error(), "allowed only on a cluster") {
+		t.Fatalf("the cluster's provider may disable the check: %v", err)
 	}
 }
