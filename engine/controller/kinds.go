@@ -17,6 +17,10 @@ import (
 // errNamespacedStore is the status of every NamespacedStore.
 var errNamespacedStore = errors.New("NamespacedStore is not supported yet: signatures are read through cluster Stores; use a Store")
 
+// minRefreshInterval is the shortest time between two fetches of a
+// provider's keys that a refreshInterval can ask for.
+const minRefreshInterval = time.Minute
+
 // kind is what the controller knows of one resource kind.
 type kind struct {
 	name    string
@@ -69,6 +73,11 @@ func kinds(ch Checker) []*kind {
 			return 0 // static
 		}
 		d, _ := time.ParseDuration(spec.RefreshInterval)
+		if d > 0 && d < minRefreshInterval {
+			// A tenant's provider must not keep ratify's identity busy
+			// (and throttled for everyone) with its vault.
+			d = minRefreshInterval
+		}
 		return d
 	}
 	return []*kind{

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
+	"github.com/seed-12b584bc/ratify/crds/v1beta1"
 	"github.com/seed-12b584bc/ratify/engine"
 )
 
@@ -61,5 +62,27 @@ func TestPropertiesNameRelaxedSettings(t *testing.T) {
 	want := `{"Keys":[{"Enabled":"true","LastRefreshed":"1970-01-01T00:00:00Z","Name":"k","Version":"1"}],"Notes":["disableChallengeResourceVerification is on"]}`
 	if got != want {
 		t.Fatalf("properties\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestRefreshIntervalFloor: a provider is fetched again at most once a
+// minute, whatever its refreshInterval; inline providers never are.
+func TestRefreshIntervalFloor(t *testing.T) {
+	t.Parallel()
+	var nkmp *kind
+	for _, k := range kinds(nil) {
+		if k.name == "NamespacedKeyManagementProvider" {
+			nkmp = k
+		}
+	}
+	for interval, want := range map[string]time.Duration{"1ms": time.Minute, "5m": 5 * time.Minute, "": 0} {
+		obj := &v1beta1.NamespacedKeyManagementProvider{Spec: v1beta1.KeyManagementProviderSpec{Type: v1beta1.KMPAzureKeyVault, RefreshInterval: interval}}
+		if got := nkmp.refresh(obj); got != want {
+			t.Errorf("refreshInterval %q: requeued after %v, want %v", interval, got, want)
+		}
+	}
+	inline := &v1beta1.NamespacedKeyManagementProvider{Spec: v1beta1.KeyManagementProviderSpec{Type: v1beta1.KMPInline, RefreshInterval: "1m"}}
+	if got := nkmp.refresh(inline); got != 0 {
+		t.Errorf("inline: requeued after %v", got)
 	}
 }
