@@ -88,6 +88,20 @@ func fetch(ctx context.Context, reg *kmp.Registry, ref, scope string) (Material,
 	return m, nil
 }
 
+// StoreError is what the serving engine observed of the Store named name
+// since its configuration was built: the failed token exchanges of its
+// auth provider (each with its registry and time), nil when there are
+// none. Unlike the checks, this is the store in use, not a new build.
+func (s *Shared) StoreError(name string) error {
+	s.mu.Lock()
+	st := s.store
+	s.mu.Unlock()
+	if st == nil {
+		return nil
+	}
+	return st.AuthError(name)
+}
+
 // CheckStore builds the store configuration of one Store.
 func CheckStore(s v1beta1.Store) error {
 	_, err := config.StoreConfig(s)

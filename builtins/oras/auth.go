@@ -44,6 +44,9 @@ type AuthEnv struct {
 	IdentityTransport http.RoundTripper
 	ObserveExchange   func(kind string, d time.Duration, err error)
 	Logger            *slog.Logger
+	// Report, when set, is told the outcome of each exchange by registry
+	// host ("" for the identity's own token): the store's status.
+	Report func(host string, err error)
 }
 
 // Anonymous is the credential function with no credentials.

@@ -226,9 +226,12 @@ func (b *boundAzure) credential(ctx context.Context, registry string) (auth.Cred
 	return auth.Credential{Username: acrUsername, Password: rt}, nil
 }
 
-func (b *boundAzure) observe(kind string, start time.Time, err error) {
+func (b *boundAzure) observe(kind, host string, start time.Time, err error) {
 	if b.env.ObserveExchange != nil {
 		b.env.ObserveExchange(kind, time.Since(start), err)
+	}
+	if b.env.Report != nil {
+		b.env.Report(host, err)
 	}
 }
 
@@ -238,10 +241,10 @@ func (b *boundAzure) fetchAAD(ctx context.Context, _ string) (token, error) {
 	at, err := b.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{acrScope}})
 	if err != nil {
 		err = b.aadError(err)
-		b.observe(AzureExchangeAAD, start, err)
+		b.observe(AzureExchangeAAD, "", start, err)
 		return token{}, err
 	}
-	b.observe(AzureExchangeAAD, start, nil)
+	b.observe(AzureExchangeAAD, "", start, nil)
 	renew, expires := tokenTimes(start, at.ExpiresOn)
 	// Renewing while the SDK still hands out its cached token would get
 	// that token back: renew once it would fetch a new one, or when
@@ -308,7 +311,7 @@ func (b *boundAzure) fetchRefresh(ctx context.Context, host string) (token, erro
 	}
 	start := time.Now()
 	rt, err := b.exchange(ctx, host, aad)
-	b.observe(AzureExchangeACR, start, err)
+	b.observe(AzureExchangeACR, host, start, err)
 	if err != nil {
 		return token{}, err
 	}

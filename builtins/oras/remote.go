@@ -89,6 +89,8 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 type remoteBackend struct {
 	cfg    Config
 	client *auth.Client
+	// health is what the store's auth provider observed of its exchanges.
+	health authHealth
 
 	// port443 are the hosts a PlainHTTP store dials on port 443: those its
 	// scopes write with `:443`, which references drop.
@@ -126,22 +128,23 @@ func newRemote(cfg Config, opts Options) (*remoteBackend, error) {
 	policy := cfg.Retry.withDefaults()
 	// The budget counts every attempt; the retry policy does not retry its refusal.
 	var rt http.RoundTripper = &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
+	b := &remoteBackend{cfg: cfg, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}
 	credential := cfg.Auth
 	if cfg.Provider != nil {
 		var wrapAuth func(http.RoundTripper) http.RoundTripper
 		credential, wrapAuth = cfg.Provider.Bind(AuthEnv{Transport: base,
-			IdentityTransport: opts.IdentityTransport, ObserveExchange: opts.ObserveExchange, Logger: opts.Logger})
+			IdentityTransport: opts.IdentityTransport, ObserveExchange: opts.ObserveExchange, Logger: opts.Logger,
+			Report: b.health.report})
 		if wrapAuth != nil {
 			rt = wrapAuth(rt)
 		}
 	}
-	client := &auth.Client{
+	b.client = &auth.Client{
 		Client:     &http.Client{Transport: rt},
 		Cache:      newBoundedAuthCache(),
 		Credential: credential,
 	}
-	client.SetUserAgent("ratify")
-	b := &remoteBackend{cfg: cfg, client: client, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}
+	b.client.SetUserAgent("ratify")
 	if cfg.PlainHTTP {
 		for _, sc := range cfg.Scopes {
 			host, _, _ := strings.Cut(sc, "/")

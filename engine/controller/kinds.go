@@ -36,6 +36,9 @@ type kind struct {
 	refresh func(obj client.Object) time.Duration
 	// refs are the key management providers a Verifier names.
 	refs func(obj client.Object) []string
+	// observed is what the engine saw of a resource in use (a Store's
+	// failed token exchanges): its status error while not nil.
+	observed func(name string) error
 }
 
 // statusFields points at a resource's status; fetched and properties are
@@ -57,6 +60,8 @@ func plainStatus(ok *bool, err, brief *string) statusFields {
 type Checker interface {
 	CheckKeyManagementProvider(ctx context.Context, namespace, name string, spec v1beta1.KeyManagementProviderSpec) (engine.Material, error)
 	CheckCertificateStore(ctx context.Context, namespace, name string, spec v1beta1.CertificateStoreSpec) (engine.Material, error)
+	// StoreError is what the serving engine observed of a Store in use.
+	StoreError(name string) error
 }
 
 // kinds are every kind ratify watches, in the order they are listed at
@@ -92,6 +97,7 @@ func kinds(ch Checker) []*kind {
 				s := &o.(*v1beta1.Store).Status
 				return plainStatus(&s.IsSuccess, &s.Error, &s.BriefError)
 			},
+			observed: func(name string) error { return ch.StoreError(name) },
 		},
 		{
 			// Accepted so that Ratify's YAML applies, and said to be unused:

@@ -284,15 +284,25 @@ func (m *Manager) writeStatus(ctx context.Context) error {
 	case <-ctx.Done():
 		return nil
 	}
+	// What the engine observes of resources in use (a Store's token
+	// exchanges) changes without a rebuild: a pass every observedInterval
+	// writes it. A pass that finds nothing changed makes no API call.
+	tick := time.NewTicker(observedInterval)
+	defer tick.Stop()
 	for {
 		m.status.writeAll(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-m.statusDue:
+		case <-tick.C:
 		}
 	}
 }
+
+// observedInterval is how often status is brought up to date with what the
+// engine observed of resources in use.
+const observedInterval = 10 * time.Second
 
 // leaderRunnable runs f once this process holds the Lease.
 type leaderRunnable func(ctx context.Context) error

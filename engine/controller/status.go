@@ -32,8 +32,9 @@ type observedStatus struct {
 }
 
 // statusOf is what e's status should say. refsMissing lists the key
-// management providers a Verifier names that do not exist.
-func statusOf(e entry, refsMissing []string) observedStatus {
+// management providers a Verifier names that do not exist; observed is
+// what the engine saw of the resource in use (kind.observed).
+func statusOf(e entry, refsMissing []string, observed error) observedStatus {
 	switch {
 	case e.retrying != nil && e.valid != nil && e.generation == e.validGeneration:
 		return observedStatus{err: fmt.Sprintf("%v (the last check failed and is retried; what was fetched at %s stays in force)",
@@ -47,6 +48,8 @@ func statusOf(e entry, refsMissing []string) observedStatus {
 		return observedStatus{err: fmt.Sprintf("%v (generation %d was refused, generation %d stays in force)", e.err, e.generation, e.validGeneration)}
 	case len(refsMissing) > 0:
 		return observedStatus{err: fmt.Sprintf("key management provider %s does not exist, is not valid, or is not visible from here: signatures it would verify are denied", strings.Join(refsMissing, ", "))}
+	case observed != nil:
+		return observedStatus{err: strings.ReplaceAll(observed.Error(), "\n", "; ")}
 	}
 	st := observedStatus{ok: true, properties: propertiesOf(e)}
 	if e.material != nil {
@@ -132,7 +135,11 @@ func (w *statusWriter) writeAll(ctx context.Context) {
 				}
 			}
 		}
-		want := statusOf(e, missing)
+		var observed error
+		if e.kind.observed != nil && e.valid != nil && e.err == nil && e.retrying == nil {
+			observed = e.kind.observed(k.name)
+		}
+		want := statusOf(e, missing, observed)
 		w.mu.Lock()
 		done := w.written[k] == want
 		w.mu.Unlock()

@@ -11,18 +11,22 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 
 	"github.com/seed-12b584bc/ratify/engine"
+	"github.com/seed-12b584bc/ratify/test/azuresim"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
 // coldBench is the setting of the cold-verification figures: the guide's
-// workload identity store on the simulated ACR, and an anonymous store on
-// a registry without authentication behind the same TLS front, both
-// warmed (tokens cached, TLS connections open).
+// workload identity store on the simulated ACR; a store with static
+// credentials (an ACR refresh token, as `az acr login --expose-token`
+// gives) on the same registry, which isolates what the workload identity
+// provider adds from what the registry's token authentication costs; and
+// an anonymous store on a registry without authentication behind the
+// same TLS front. All are warmed (tokens cached, TLS connections open).
 type coldBench struct {
-	c        *simCloud
-	wi, an   *engine.Engine
-	acrRepo  *remote.Repository
-	anonRepo *remote.Repository
+	c          *simCloud
+	wi, st, an *engine.Engine
+	acrRepo    *remote.Repository
+	anonRepo   *remote.Repository
 }
 
 func newColdBench(tb testing.TB) *coldBench {
@@ -40,7 +44,19 @@ func newColdBench(tb testing.TB) *coldBench {
 	anonRes := c.guide(tb, "")
 	anonRes.Stores[0].Spec.Parameters.Raw = []byte(`{"authProvider": {"name": "anonymous"}, "cosignEnabled": true}`)
 	cb.an = c.engine(tb, anonRes)
+	// The static store: the guide's with the refresh token of the same
+	// identity as its password.
+	refresh, err := c.acr.RefreshToken(clientID, azuresim.RoleAcrPull, time.Hour)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	staticRes := c.guide(tb, "")
+	staticRes.Stores[0].Spec.Parameters.Raw = fmt.Appendf(nil,
+		`{"authProvider": {"name": "static", "username": %q, "password": %q, "hosts": [%q]}, "cosignEnabled": true}`,
+		azuresim.RefreshUsername, refresh, acrName)
+	cb.st = c.engine(tb, staticRes)
 	cb.verify(tb, cb.wi, cb.pushACR(tb, 0))
+	cb.verify(tb, cb.st, cb.pushACR(tb, 0))
 	cb.verify(tb, cb.an, cb.pushAnonymous(tb, 0))
 	return cb
 }
@@ -93,9 +109,11 @@ func TestColdVerificationFigures(t *testing.T) {
 	cb := newColdBench(t)
 	wiReqs, wiLat := cb.measure(t, cb.wi, rounds, cb.pushACR)
 	wiNewRepoReqs, wiNewRepoLat := cb.measure(t, cb.wi, rounds, cb.pushACRNewRepository)
+	stReqs, stLat := cb.measure(t, cb.st, rounds, cb.pushACR)
 	anReqs, anLat := cb.measure(t, cb.an, rounds, cb.pushAnonymous)
 	t.Logf("cold verification of a new signed image, median of %d (requests: ratify's to the registry):", rounds)
 	t.Logf("  anonymous store:                              %2d requests, %s", median(anReqs), median(anLat))
+	t.Logf("  static credentials on the same ACR:           %2d requests, %s", median(stReqs), median(stLat))
 	t.Logf("  workload identity store, same repository:     %2d requests, %s", median(wiReqs), median(wiLat))
 	t.Logf("  workload identity store, new repository each: %2d requests, %s", median(wiNewRepoReqs), median(wiNewRepoLat))
 	t.Logf("  ACR exchanges in all: %d; Entra ID tokens: %d", cb.c.acr.Counts().Exchange, cb.c.entra.Counts().Token)
@@ -119,6 +137,7 @@ func BenchmarkColdVerification(b *testing.B) {
 		push func(testing.TB, int) string
 	}{
 		{"store=anonymous", cb.an, cb.pushAnonymous},
+		{"store=static/registry=acr", cb.st, cb.pushACR},
 		{"store=workloadIdentity/repository=same", cb.wi, cb.pushACR},
 		{"store=workloadIdentity/repository=new", cb.wi, cb.pushACRNewRepository},
 	} {

@@ -68,6 +68,16 @@ func (c *simCloud) push(t testing.TB, repo *remote.Repository, host, name string
 // Store parameters appended when given.
 func (c *simCloud) guide(t testing.TB, extraStoreParams string) *config.Resources {
 	t.Helper()
+	res, err := config.Load(strings.NewReader(c.guideYAML(t, extraStoreParams)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// guideYAML is guide's documents, as an operator applies them.
+func (c *simCloud) guideYAML(t testing.TB, extraStoreParams string) string {
+	t.Helper()
 	keyJSON, _ := json.Marshal(c.key.PublicPEM())
 	vars := map[string]string{"IDENTITY_CLIENT_ID": clientID, "KEY_PEM": string(keyJSON)}
 	var docs []string
@@ -82,11 +92,7 @@ func (c *simCloud) guide(t testing.TB, extraStoreParams string) *config.Resource
 		}
 		docs = append(docs, doc)
 	}
-	res, err := config.Load(strings.NewReader(strings.Join(docs, "---\n")))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return strings.Join(docs, "---\n")
 }
 
 // engine builds an engine on res whose registry and Entra ID traffic goes
