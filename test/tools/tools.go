@@ -37,6 +37,44 @@ func Path(t testing.TB, name string) string {
 	return ""
 }
 
+// GatekeeperCRDs returns the directory of Gatekeeper's CRDs (its chart's
+// crds/ folder, which install.sh copies next to the gatekeeper binary so
+// that they match its version), or ends the test like Path.
+func GatekeeperCRDs(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Gatekeeper's CRDs: not part of the unit tier (-short)")
+	}
+	d, err := LookupGatekeeperCRDs()
+	if err == nil {
+		return d
+	}
+	msg := "Gatekeeper's CRDs are missing (" + err.Error() + "); copy them with test/tools/install.sh gatekeeper"
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// LookupGatekeeperCRDs returns the directory of Gatekeeper's CRDs:
+// $RATIFY_TOOL_GATEKEEPER_CRDS, else gatekeeper-crds in the cache. A
+// directory without a YAML file is missing.
+func LookupGatekeeperCRDs() (string, error) {
+	d := os.Getenv("RATIFY_TOOL_GATEKEEPER_CRDS")
+	if d == "" {
+		d = filepath.Join(Dir(), "gatekeeper-crds")
+	}
+	files, err := filepath.Glob(filepath.Join(d, "*.yaml"))
+	if err != nil {
+		return "", err
+	}
+	if len(files) == 0 {
+		return "", &os.PathError{Op: "read", Path: d, Err: os.ErrNotExist}
+	}
+	return d, nil
+}
+
 // Lookup returns the executable of the named tool.
 func Lookup(name string) (string, error) {
 	if p := os.Getenv("RATIFY_TOOL_" + strings.ToUpper(name)); p != "" {
