@@ -82,3 +82,30 @@ func TestWorkloadIdentityThroughSimulators(t *testing.T) {
 	}
 	_ = img
 }
+
+// A process reaches the simulators through Net.Proxy under their public
+// names; a host no simulator serves is refused by the proxy.
+func TestProxy(t *testing.T) {
+	n := azuresim.NewNet(t)
+	entra := azuresim.NewEntra(tenant)
+	entra.Serve(t, n)
+	proxy, err := url.Parse(n.Proxy(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := n.Transport()
+	tr.DialContext = nil // dial the proxy itself, as another process would
+	tr.Proxy = http.ProxyURL(proxy)
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	resp, err := client.Get("https://" + azuresim.LoginHost + "/" + tenant + "/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery through the proxy: %s", resp.Status)
+	}
+	if _, err := client.Get("https://example.com/"); err == nil {
+		t.Fatal("the proxy tunnelled to a host no simulator serves")
+	}
+}
