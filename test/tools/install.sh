@@ -35,6 +35,8 @@ TOOLS=(
   "etcd|go.etcd.io/etcd/server/v3@v3.7.0|go.etcd.io/etcd/server/v3"
   "kube-apiserver|k8s.io/kubernetes@v1.37.2|k8s.io/kubernetes/cmd/kube-apiserver"
   "kubectl|k8s.io/kubernetes@v1.37.2|k8s.io/kubernetes/cmd/kubectl"
+  "gatekeeper|github.com/open-policy-agent/gatekeeper/v3@v3.23.1|github.com/open-policy-agent/gatekeeper/v3"
+  "helm|helm.sh/helm/v3@v3.22.0|helm.sh/helm/v3/cmd/helm"
 )
 
 want=("$@")
@@ -138,4 +140,43 @@ for t in "${pending[@]}"; do
   done
   build "$modver" "${group[@]}"
 done
+# Gatekeeper's CRDs ship in its module (charts/gatekeeper/crds/), not in
+# its binary: they are copied into the cache as gatekeeper-crds/, stamped
+# with the module version like a binary, so that the CRDs a test applies are
+# those of the gatekeeper it runs. The copy is made whenever gatekeeper is
+# selected, so a cached binary without its CRDs gets them too.
+gatekeeper_crds() {
+  local modver=$1 dest=$cache/gatekeeper-crds stamp=$cache/.gatekeeper-crds.version src tmp
+  if [ -d "$dest" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$modver" ]; then
+    echo "tools: gatekeeper CRDs ($modver) cached"
+    return
+  fi
+  echo "tools: copying gatekeeper CRDs from $modver"
+  # Outside any module, so that the download cannot touch a go.mod or go.sum.
+  tmp=$(mktemp -d)
+  src=$(cd "$tmp" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$modver" |
+    awk -F'"' '$2 == "Dir" { print $4 }')
+  rmdir "$tmp"
+  src=$src/charts/gatekeeper/crds
+  if ! ls "$src"/*.yaml >/dev/null 2>&1; then
+    echo "tools: no CRDs in $src" >&2
+    return 1
+  fi
+  # The module cache is read-only: the copy is made writable, in a temporary
+  # folder first so that an interrupted copy never looks complete.
+  rm -rf "$dest.tmp"
+  cp -R "$src" "$dest.tmp"
+  chmod -R u+w "$dest.tmp"
+  rm -rf "$dest"
+  mv "$dest.tmp" "$dest"
+  echo "$modver" >"$stamp"
+}
+
+for t in "${TOOLS[@]}"; do
+  IFS='|' read -r name modver _ <<<"$t"
+  if [ "$name" = gatekeeper ] && selected gatekeeper; then
+    gatekeeper_crds "$modver"
+  fi
+done
+
 echo "tools: ready in $bin"
