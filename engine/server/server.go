@@ -7,6 +7,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -92,6 +93,9 @@ type Server struct {
 	log     *slog.Logger
 	// warning is what /readyz adds to "ok": a setting an operator should fix.
 	warning atomic.Pointer[string]
+	// pending, when set, is why the provider port is not open yet (its
+	// certificate is being issued): /readyz is not ready meanwhile.
+	pending atomic.Pointer[string]
 }
 
 // New returns a server; call SetEngine before serving.
@@ -134,8 +138,29 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(VerifyPath, s.serveVerify)
 	mux.HandleFunc(MutatePath, s.serveMutate)
+	s.health(mux)
+	return mux
+}
+
+// HealthHandler serves only /healthz and /readyz, with the provider's
+// answers: the plain HTTP port of kubelet probes, which then need neither
+// TLS nor a client certificate.
+func (s *Server) HealthHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.health(mux)
+	return mux
+}
+
+// health adds /healthz (the process answers) and /readyz (it would
+// answer requests: its certificate is in place and the first
+// configuration in force) to mux.
+func (s *Server) health(mux *http.ServeMux) {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if why := s.pending.Load(); why != nil {
+			http.Error(w, *why, http.StatusServiceUnavailable)
+			return
+		}
 		if s.engine.Load() == nil {
 			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
 			return
@@ -146,7 +171,6 @@ func (s *Server) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte(msg))
 	})
-	return mux
 }
 
 // MetricsHandler serves the Prometheus metrics.
@@ -156,8 +180,16 @@ func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler() }
 type ServeOptions struct {
 	Addr        string // default ":6001"
 	MetricsAddr string // default ":8888"; "-" disables
+	// HealthAddr serves /healthz and /readyz in plain HTTP, for kubelet
+	// probes; "" or "-": they are on the provider port only.
+	HealthAddr string
 	// CertDir holds tls.crt and tls.key; reloaded when they change.
 	CertDir string
+	// WaitForCert keeps the provider port closed until the TLS files load,
+	// instead of failing: the certificate is still being issued and
+	// mounted (certificate rotation). /readyz says so meanwhile; metrics
+	// and the health port are served.
+	WaitForCert bool
 	// ClientCAFile turns on mutual TLS: clients need a certificate from it.
 	ClientCAFile string
 	// PlainHTTP serves without TLS (local use only).
@@ -165,6 +197,10 @@ type ServeOptions struct {
 	// Ready, when set, receives the bound provider address once listening.
 	Ready func(addr string)
 }
+
+// certPoll is how often WaitForCert looks for the TLS files; a Secret
+// volume is updated by the kubelet within about a minute.
+const certPoll = 500 * time.Millisecond
 
 // ListenAndServe serves until ctx ends, then shuts down gracefully.
 func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
@@ -180,11 +216,13 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 		if o.CertDir == "" {
 			return errors.New("HTTPS needs --cert-dir with tls.crt and tls.key (or --http for local use)")
 		}
-		cfg, err := tlsConfig(o.CertDir, o.ClientCAFile)
-		if err != nil {
-			return err
+		if !o.WaitForCert {
+			cfg, err := tlsConfig(o.CertDir, o.ClientCAFile)
+			if err != nil {
+				return err
+			}
+			srv.TLSConfig = cfg
 		}
-		srv.TLSConfig = cfg
 	}
 	if o.PlainHTTP || o.ClientCAFile == "" {
 		warn := "no client CA (--ca-cert-file): any client that reaches the provider port may ask it for decisions; Gatekeeper's CA should be the only one"
@@ -194,21 +232,52 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 		s.warning.Store(&warn)
 		s.log.Warn(warn)
 	}
-	ln, err := net.Listen("tcp", o.Addr)
-	if err != nil {
+	errc := make(chan error, 3)
+	// The metrics and health ports open first: while the provider waits
+	// for its certificate, probes are answered (not ready) and metrics
+	// served.
+	var side []*http.Server
+	shutdown := func() error {
+		shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for _, hs := range side {
+			_ = hs.Shutdown(shut)
+		}
+		return srv.Shutdown(shut)
+	}
+	serveSide := func(what, addr string, h http.Handler) error {
+		if addr == "" || addr == "-" {
+			return nil
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			_ = shutdown()
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		hs := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		side = append(side, hs)
+		go func() { errc <- hs.Serve(ln) }()
+		s.log.Info(what+" listening", "addr", ln.Addr().String())
+		return nil
+	}
+	if err := serveSide("metrics", o.MetricsAddr, s.MetricsHandler()); err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
-	var msrv *http.Server
-	if o.MetricsAddr != "-" {
-		mln, err := net.Listen("tcp", o.MetricsAddr)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("metrics: %w", err)
+	if err := serveSide("health", o.HealthAddr, s.HealthHandler()); err != nil {
+		return err
+	}
+	if !o.PlainHTTP && o.WaitForCert {
+		cfg, err := s.waitForCert(ctx, o, errc)
+		if cfg == nil {
+			_ = shutdown()
+			return err
 		}
-		msrv = &http.Server{Handler: s.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
-		go func() { errc <- msrv.Serve(mln) }()
-		s.log.Info("metrics listening", "addr", mln.Addr().String())
+		srv.TLSConfig = cfg
+	}
+	ln, err := net.Listen("tcp", o.Addr)
+	if err != nil {
+		_ = shutdown()
+		return err
 	}
 	go func() {
 		if o.PlainHTTP {
@@ -223,13 +292,39 @@ func (s *Server) ListenAndServe(ctx context.Context, o ServeOptions) error {
 	}
 	select {
 	case err := <-errc:
+		_ = shutdown()
 		return err
 	case <-ctx.Done():
 	}
-	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if msrv != nil {
-		_ = msrv.Shutdown(shut)
+	return shutdown()
+}
+
+// waitForCert loads the TLS configuration once its files are in place,
+// /readyz saying why it is not ready until then. It returns no
+// configuration when ctx ends (nil error) or a side port fails.
+func (s *Server) waitForCert(ctx context.Context, o ServeOptions, errc <-chan error) (*tls.Config, error) {
+	why := fmt.Sprintf("waiting for the TLS certificate: tls.crt and tls.key in %s (the certificate Secret, once issued and mounted)", o.CertDir)
+	s.pending.Store(&why)
+	defer s.pending.Store(nil)
+	tick := time.NewTicker(certPoll)
+	defer tick.Stop()
+	start, logged := time.Now(), time.Time{}
+	for {
+		cfg, err := tlsConfig(o.CertDir, o.ClientCAFile)
+		if err == nil {
+			s.log.Info("TLS certificate in place", "dir", o.CertDir, "waited", time.Since(start).Round(time.Millisecond))
+			return cfg, nil
+		}
+		if time.Since(logged) > 30*time.Second {
+			s.log.Info(why, "waited", time.Since(start).Round(time.Second), "err", err)
+			logged = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case err := <-errc:
+			return nil, err
+		case <-tick.C:
+		}
 	}
-	return srv.Shutdown(shut)
 }

@@ -21,7 +21,7 @@ type tlsReloader struct {
 
 	mu      sync.Mutex
 	config  *tls.Config
-	stamp   string
+	stamp   []os.FileInfo
 	checked time.Time
 }
 
@@ -39,16 +39,33 @@ func newTLSReloader(certDir, clientCAFile string) (*tlsReloader, error) {
 	return r, nil
 }
 
-func (r *tlsReloader) fileStamp() (string, error) {
-	var s string
+// fileStamp is what the files are now, following symlinks: a Secret
+// volume swaps its ..data symlink to a new directory, so tls.crt then
+// resolves to another file, whatever its time and size.
+func (r *tlsReloader) fileStamp() ([]os.FileInfo, error) {
+	out := make([]os.FileInfo, 0, len(r.files))
 	for _, f := range r.files {
 		fi, err := os.Stat(f)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		s += fmt.Sprintf("%d/%d;", fi.ModTime().UnixNano(), fi.Size())
+		out = append(out, fi)
 	}
-	return s, nil
+	return out, nil
+}
+
+// sameStamp is whether no file changed between a and b: the same file
+// (device and inode), time and size.
+func sameStamp(a, b []os.FileInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !os.SameFile(a[i], b[i]) || !a[i].ModTime().Equal(b[i].ModTime()) || a[i].Size() != b[i].Size() {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *tlsReloader) reload() error {
@@ -92,7 +109,7 @@ func (r *tlsReloader) current() *tls.Config {
 	cfg, stamp := r.config, r.stamp
 	r.mu.Unlock()
 	if due {
-		if now, err := r.fileStamp(); err == nil && now != stamp {
+		if now, err := r.fileStamp(); err == nil && !sameStamp(now, stamp) {
 			if err := r.reload(); err == nil {
 				r.mu.Lock()
 				cfg = r.config
