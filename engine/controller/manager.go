@@ -47,7 +47,14 @@ type Options struct {
 	// LeaderElection makes status writes the job of the Lease holder; off,
 	// this process writes status (one replica, or tests).
 	LeaderElection bool
-	Logger         *slog.Logger
+	// Setup, when set, adds more to the controller-runtime manager in New
+	// (certificate rotation's runnables), so that they share its client,
+	// its Lease and its lifetime rather than a second manager's.
+	Setup func(manager.Manager) error
+	// Permissions are what Setup's additions need, checked at start with
+	// the controllers' own.
+	Permissions []Permission
+	Logger      *slog.Logger
 }
 
 // Manager runs the controllers.
@@ -117,6 +124,11 @@ func New(opts Options) (*Manager, error) {
 	if err := mgr.Add(leaderRunnable(m.writeStatus)); err != nil {
 		return nil, err
 	}
+	if opts.Setup != nil {
+		if err := opts.Setup(mgr); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -126,7 +138,7 @@ var ErrForbidden = errors.New("missing permission")
 // Start checks ratify's permissions, then runs the controllers until ctx
 // ends.
 func (m *Manager) Start(ctx context.Context) error {
-	if err := Check(ctx, m.opts.Config, m.opts.Namespace, m.opts.LeaderElection); err != nil {
+	if err := Check(ctx, m.opts.Config, m.opts.Namespace, m.opts.LeaderElection, m.opts.Permissions...); err != nil {
 		return err
 	}
 	return m.mgr.Start(ctx)

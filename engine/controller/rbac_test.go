@@ -37,6 +37,17 @@ func TestPermissions(t *testing.T) {
 	if err := controller.Check(ctx, user, "gatekeeper-system", true); err != nil {
 		t.Fatalf("with the documented RBAC: %v", err)
 	}
+	// Certificate rotation's Secret and Providers, by name.
+	rotation := controller.CertRotationPermissions("gatekeeper-system", "ratify-tls", "ratify-provider", "ratify-mutation-provider")
+	if err := controller.Check(ctx, user, "gatekeeper-system", true, rotation...); err != nil {
+		t.Fatalf("certificate rotation with the documented RBAC: %v", err)
+	}
+	if err := controller.Check(ctx, user, "gatekeeper-system", true, controller.CertRotationPermissions("gatekeeper-system", "other-tls")...); !errors.Is(err, controller.ErrForbidden) || !strings.Contains(err.Error(), "may not get secrets other-tls in namespace gatekeeper-system") {
+		t.Fatalf("another Secret: %v", err)
+	}
+	if err := controller.Check(ctx, user, "gatekeeper-system", true, controller.CertRotationPermissions("gatekeeper-system", "ratify-tls", "other-provider")...); !errors.Is(err, controller.ErrForbidden) || !strings.Contains(err.Error(), "may not get providers.externaldata.gatekeeper.sh other-provider cluster-wide") {
+		t.Fatalf("another Provider: %v", err)
+	}
 	// The Lease lives in ratify's namespace only.
 	if err := controller.Check(ctx, user, "default", true); !errors.Is(err, controller.ErrForbidden) || !strings.Contains(err.Error(), "leases.coordination.k8s.io in namespace default") {
 		t.Fatalf("another namespace's leases: %v", err)
