@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench policy-fixtures
+.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench policy-fixtures image
 
 all: build
 
@@ -75,3 +75,13 @@ bench: build
 	test/tools/install.sh registry
 	$(GO) run ./test/loadgen -ratify $(BIN)/ratify $(if $(BASELINE),-compare $(BASELINE))
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/... ./test/azuresim/
+
+## image: the container image (the Dockerfile's, built without Docker) for PLATFORMS as an
+## OCI index: pushed to IMAGE=<ref> (IMAGE_INSECURE=1 for a plain-HTTP registry; loopback
+## ones need nothing), else an OCI layout in bin/image/. Timestamps are the commit time
+## (or SOURCE_DATE_EPOCH), so a commit builds to the same digest.
+IMAGE          ?=
+IMAGE_INSECURE ?=
+PLATFORMS      ?= linux/amd64,linux/arm64
+image:
+	$(GO) run ./cmd/imagebuild -go $(GO) -platforms $(PLATFORMS) -out $(BIN)/image $(if $(IMAGE),-push $(IMAGE)) $(if $(filter 1 true yes,$(IMAGE_INSECURE)),-insecure)

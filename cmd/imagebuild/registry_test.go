@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"debug/buildinfo"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/seed-12b584bc/ratify/test/regtest"
+)
+
+// maxCompressed is a bound on the pushed image (layers and config), well
+// above today's ~28 MB, so that an image that suddenly carries a toolchain,
+// a second binary or debug symbols fails here.
+const maxCompressed = 64 << 20
+
+// The image as `make image IMAGE=...` pushes it: built from this checkout
+// for linux/amd64, pushed to a real distribution registry, pulled back and
+// run.
+func TestImagePushedAndRun(t *testing.T) {
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{})
+	const caFile = "/etc/ssl/certs/ca-certificates.crt"
+	ca, err := readCABundle(caFile)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	amd64 := v1.Platform{OS: "linux", Architecture: "amd64"}
+
+	refStr := reg.Host + "/ratify:test"
+	var stdout, stderr bytes.Buffer
+	if code := run(ctx, []string{"-C", "../..", "-platforms", "linux/amd64", "-ca", caFile, "-push", refStr}, &stdout, &stderr); code != 0 {
+		t.Fatalf("imagebuild -push exited %d:\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.HasPrefix(stdout.String(), "pushed "+refStr+"@sha256:") {
+		t.Errorf("stdout = %q", stdout.String())
+	}
+
+	ref, err := name.ParseReference(refStr, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := remote.Index(ref, remote.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) != 1 || im.Manifests[0].Platform == nil || im.Manifests[0].Platform.String() != "linux/amd64" {
+		t.Fatalf("pulled index = %+v, want one linux/amd64 image", im.Manifests)
+	}
+	img, err := remote.Image(ref, remote.WithContext(ctx), remote.WithPlatform(amd64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkConfig(t, cfg, amd64)
+	checkSize(t, img)
+
+	tr := flatten(t, img)
+	checkTree(t, tr, ca)
+	bin := filepath.Join(t.TempDir(), "ratify")
+	if err := os.WriteFile(bin, tr.files["ratify"], tr.headers["ratify"].FileInfo().Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkStatic(bin, amd64); err != nil {
+		t.Error(err)
+	}
+	// The binary's own build info names the commit the label names.
+	if bi, err := buildinfo.ReadFile(bin); err != nil {
+		t.Error(err)
+	} else {
+		var rev string
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				rev = s.Value
+			}
+		}
+		if want := cfg.Config.Labels[labelRevision]; rev != want {
+			t.Errorf("binary's vcs.revision = %q, label %q", rev, want)
+		}
+	}
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Skipf("cannot run a linux/amd64 binary on %s/%s", runtime.GOOS, runtime.GOARCH)
+	}
+	// Run as the image would, with nothing around it: no PATH, no HOME.
+	help := exec.CommandContext(ctx, bin, "--help")
+	help.Env = []string{}
+	out, err := help.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "serve") || !strings.Contains(string(out), "ratify checks") {
+		t.Errorf("/ratify --help: %v\n%s", err, out)
+	}
+	out, err = exec.CommandContext(ctx, bin, "version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "ratify v") {
+		t.Errorf("/ratify version: %v\n%s", err, out)
+	}
+
+	// The same commit written as a layout has the same digest: the build
+	// is reproducible, whichever way it is published.
+	pushed, err := idx.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "image")
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(ctx, []string{"-C", "../..", "-platforms", "linux/amd64", "-ca", caFile, "-out", dir}, &stdout, &stderr); code != 0 {
+		t.Fatalf("imagebuild -out exited %d:\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "as an OCI layout in "+dir) {
+		t.Errorf("stdout = %q", stdout.String())
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tm.Manifests) != 1 || tm.Manifests[0].Digest != pushed {
+		t.Errorf("layout holds %+v, want the pushed index %s", tm.Manifests, pushed)
+	}
+}
+
+func checkSize(t *testing.T, img v1.Image) {
+	t.Helper()
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, l := range layers {
+		n, err := l.Size()
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	t.Logf("image: %d layers, %.1f MiB compressed", len(layers), float64(total)/(1<<20))
+	if total > maxCompressed {
+		t.Errorf("image is %d bytes compressed, more than %d", total, maxCompressed)
+	}
+}
