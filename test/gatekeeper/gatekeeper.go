@@ -233,16 +233,17 @@ func (g *Gatekeeper) Logs() string {
 }
 
 // stop deletes the webhook configurations, so that whatever the test does
-// after does not wait on a stopped Gatekeeper, then ends the process; on
-// failure the log's tail goes into the test's output.
+// after does not wait on a stopped Gatekeeper, and ends the process; on
+// failure the log's tail goes into the test's output first.
 func (g *Gatekeeper) stop(t testing.TB) {
 	if _, err := g.c.TryKubectl("delete", "--ignore-not-found", "--wait=false",
 		"validatingwebhookconfiguration/"+ValidatingWebhookName,
 		"mutatingwebhookconfiguration/"+MutatingWebhookName); err != nil {
 		t.Logf("removing gatekeeper's webhooks: %v", err)
 	}
-	g.proc.stop()
+	// The tail is taken before the stop, whose own lines would fill it.
 	if t.Failed() {
 		t.Logf("gatekeeper's log, last lines:\n%s", g.proc.tail(logTailLines))
 	}
+	g.proc.stop()
 }

@@ -52,7 +52,7 @@ func startProcess(t testing.TB, bin string, args, env []string, hostsPath, logPa
 		Pdeathsig: syscall.SIGKILL,
 	}
 	if err := cmd.Start(); err != nil {
-		unavailable(t, "cannot run gatekeeper in a mount namespace of its own (needs root): %v", err)
+		unavailable(t, "cannot run gatekeeper in a mount namespace of its own (needs root, CAP_SYS_ADMIN): %v", err)
 	}
 	p := &process{cmd: cmd, logPath: logPath, exited: make(chan struct{})}
 	go func() {
