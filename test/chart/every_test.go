@@ -332,8 +332,9 @@ func spec(o *unstructured.Unstructured) map[string]any {
 	return s
 }
 
-// RBAC: engine/controller/rbac.yaml's rules, bound to the Deployment's
-// service account, and no more unless cert rotation is on.
+// RBAC: engine/controller/rbac.yaml's rules (its cert rotation roles' too
+// when rotation is on, for this release's Secret), in the roles named as
+// in Ratify's chart, bound to the Deployment's service account.
 func checkRBAC(t *testing.T, d docs, r rendered, namespace string) {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repoRoot(), "engine", "controller", "rbac.yaml"))
@@ -341,20 +342,24 @@ func checkRBAC(t *testing.T, d docs, r rendered, namespace string) {
 		t.Fatal(err)
 	}
 	ref := parse(t, string(raw))
-	wantCluster := typed[rbacv1.ClusterRole](t, ref.ofKind("ClusterRole")[0]).Rules
-	wantNS := typed[rbacv1.Role](t, ref.ofKind("Role")[0]).Rules
+	wantCluster := typed[rbacv1.ClusterRole](t, ref.must(t, "ClusterRole", "ratify-manager-role")).Rules
+	wantNS := typed[rbacv1.Role](t, ref.must(t, "Role", "ratify-leader-election")).Rules
+	if env(r.container, "RATIFY_CERT_ROTATION").Value == "1" {
+		wantCluster = append(wantCluster, typed[rbacv1.ClusterRole](t, ref.must(t, "ClusterRole", "ratify-cert-rotation")).Rules...)
+		for _, rule := range typed[rbacv1.Role](t, ref.must(t, "Role", "ratify-cert-rotation")).Rules {
+			if slices.Equal(rule.ResourceNames, []string{"ratify-tls"}) {
+				rule.ResourceNames = []string{r.deploy.Name + "-tls"}
+			}
+			wantNS = append(wantNS, rule)
+		}
+	}
 	cr := typed[rbacv1.ClusterRole](t, d.must(t, "ClusterRole", "ratify-manager-cluster-role"))
 	role := typed[rbacv1.Role](t, d.must(t, "Role", "ratify-manager-role"))
-	rotation := env(r.container, "RATIFY_CERT_ROTATION").Value == "1"
-	extra := 0
-	if rotation {
-		extra = 2
+	if !reflect.DeepEqual(cr.Rules, wantCluster) {
+		t.Errorf("ClusterRole rules\n%+v\nwant engine/controller/rbac.yaml's\n%+v", cr.Rules, wantCluster)
 	}
-	if len(cr.Rules) != len(wantCluster)+extra || !reflect.DeepEqual(cr.Rules[:len(wantCluster)], wantCluster) {
-		t.Errorf("ClusterRole rules %+v, want engine/controller/rbac.yaml's %+v (and %d for rotation)", cr.Rules, wantCluster, extra)
-	}
-	if len(role.Rules) != len(wantNS)+extra || !reflect.DeepEqual(role.Rules[:len(wantNS)], wantNS) {
-		t.Errorf("Role rules %+v, want engine/controller/rbac.yaml's %+v (and %d for rotation)", role.Rules, wantNS, extra)
+	if !reflect.DeepEqual(role.Rules, wantNS) {
+		t.Errorf("Role rules\n%+v\nwant engine/controller/rbac.yaml's\n%+v", role.Rules, wantNS)
 	}
 	sa := r.deploy.Spec.Template.Spec.ServiceAccountName
 	d.must(t, "ServiceAccount", sa)
