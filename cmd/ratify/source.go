@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	"k8s.io/client-go/rest"
@@ -39,10 +40,9 @@ func (o *serveOpts) source(a *app, srv *server.Server) (func(context.Context) er
 		a.log.Info("configuration loaded", "from", from, "revision", eng.Revision())
 		return nil
 	}
-	cluster := o.kubeconfig != "" || o.crdManager || o.config == "" && inCluster()
-	if !cluster {
+	if !o.clusterMode() {
 		if o.config == "" {
-			return nil, errors.New("no configuration: give -c RESOURCES, or run in a cluster or with --kubeconfig")
+			return nil, errors.New("no configuration: give -c RESOURCES, or run in a cluster, with --kubeconfig or with KUBECONFIG set")
 		}
 		watch, err := watchFile(a.log, o.config, func(ctx context.Context, res *config.Resources) error { return apply(ctx, res, o.config) })
 		if err != nil {
@@ -53,21 +53,39 @@ func (o *serveOpts) source(a *app, srv *server.Server) (func(context.Context) er
 	if o.config != "" {
 		a.log.Warn("-c is ignored: the resources come from the cluster", "file", o.config)
 	}
-	cfg, err := restConfig(o.kubeconfig)
+	cfg, err := restConfig(o.kubeconfig, o.kubeconfigFromEnv)
 	if err != nil {
 		return nil, err
 	}
 	ctrllog.SetLogger(logr.FromSlogHandler(a.log.Handler()))
-	m, err := controller.New(controller.Options{
+	opts := controller.Options{
 		Config: cfg, Namespace: engine.OwnNamespace(o.engine.Namespace), Logger: a.log,
 		LeaderElection: o.leaderElect,
 		Checker:        shared,
 		Apply:          func(ctx context.Context, res *config.Resources) error { return apply(ctx, res, "cluster") },
-	})
+	}
+	if o.certRotation {
+		r := &certRotation{namespace: opts.Namespace, service: o.serviceName, certDir: o.serve.CertDir, log: a.log}
+		opts.Setup, opts.Permissions, opts.Prepare = r.setup, r.permissions(), r.prepare
+		a.log.Info("certificate rotation on", "secret", r.secret().String(), "dnsName", r.dnsName(), "certDir", r.certDir, "providers", rotatedProviders)
+	}
+	m, err := controller.New(opts)
 	if err != nil {
 		return nil, err
 	}
 	return m.Start, nil
+}
+
+// clusterMode is whether the resources come from a cluster: --kubeconfig;
+// without -c (or with --enable-crd-manager), $KUBECONFIG, as kubectl reads
+// it, or the pod's service account.
+func (o *serveOpts) clusterMode() bool {
+	if o.kubeconfig == "" && (o.config == "" || o.crdManager) {
+		if env := os.Getenv("KUBECONFIG"); env != "" {
+			o.kubeconfig, o.kubeconfigFromEnv = env, true
+		}
+	}
+	return o.kubeconfig != "" || o.crdManager || o.config == "" && inCluster()
 }
 
 func inCluster() bool {
@@ -75,17 +93,28 @@ func inCluster() bool {
 	return err == nil
 }
 
-func restConfig(kubeconfig string) (*rest.Config, error) {
+// restConfig reaches the cluster of kubeconfig: a file (--kubeconfig), a
+// list of files merged as kubectl merges $KUBECONFIG (fromEnv), or, when
+// empty, the pod's service account.
+func restConfig(kubeconfig string, fromEnv bool) (*rest.Config, error) {
 	var (
 		cfg *rest.Config
 		err error
 	)
-	if kubeconfig == "" {
+	switch {
+	case kubeconfig == "":
 		if cfg, err = rest.InClusterConfig(); err != nil {
 			return nil, fmt.Errorf("in-cluster configuration: %w", err)
 		}
-	} else if cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
-		return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+	case fromEnv:
+		rules := &clientcmd.ClientConfigLoadingRules{Precedence: filepath.SplitList(kubeconfig)}
+		if cfg, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig(); err != nil {
+			return nil, fmt.Errorf("KUBECONFIG=%s: %w", kubeconfig, err)
+		}
+	default:
+		if cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
+			return nil, fmt.Errorf("--kubeconfig %s: %w", kubeconfig, err)
+		}
 	}
 	// client-go's default, 5 requests a second, would take minutes to
 	// write the status of a thousand resources; the API server's own

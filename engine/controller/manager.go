@@ -54,7 +54,11 @@ type Options struct {
 	// Permissions are what Setup's additions need, checked at start with
 	// the controllers' own.
 	Permissions []Permission
-	Logger      *slog.Logger
+	// Prepare, when set, runs in Start once the permissions are checked,
+	// before anything else starts: what Setup's additions need in place
+	// (certificate rotation's Secret, which cert-controller only fills).
+	Prepare func(ctx context.Context) error
+	Logger  *slog.Logger
 }
 
 // Manager runs the controllers.
@@ -135,11 +139,16 @@ func New(opts Options) (*Manager, error) {
 // ErrForbidden means ratify lacks a permission the controllers need.
 var ErrForbidden = errors.New("missing permission")
 
-// Start checks ratify's permissions, then runs the controllers until ctx
-// ends.
+// Start checks ratify's permissions, runs Prepare, then runs the
+// controllers until ctx ends.
 func (m *Manager) Start(ctx context.Context) error {
 	if err := Check(ctx, m.opts.Config, m.opts.Namespace, m.opts.LeaderElection, m.opts.Permissions...); err != nil {
 		return err
+	}
+	if m.opts.Prepare != nil {
+		if err := m.opts.Prepare(ctx); err != nil {
+			return err
+		}
 	}
 	return m.mgr.Start(ctx)
 }
