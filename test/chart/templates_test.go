@@ -4,10 +4,17 @@ import (
 	"testing"
 )
 
+// helm lint --strict passes with the defaults and with each install's values.
 func TestLint(t *testing.T) {
 	h := newHelm(t)
 	if out, err := h.run("lint", "--strict", chartDir()); err != nil {
 		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, in := range installs(t, newUserTLS(t)) {
+		args := append([]string{"lint", "--strict", chartDir(), "--namespace", in.namespace}, in.flags...)
+		if out, err := h.run(args...); err != nil {
+			t.Errorf("%s: %v\n%s", in.name, err, out)
+		}
 	}
 }
 
