@@ -128,7 +128,7 @@ default), or debug with -v.`,
 	f.DurationVar(&o.server.CacheTTL, "cache-ttl", 10*time.Second, "how long a decision is reused, at most the Store's referrersCacheTTL (negative disables)")
 	f.BoolVar(&o.server.MultiTenancy, "multi-tenancy", false, "honour the [namespace] prefix of keys (the multi-tenancy constraint template)")
 	f.BoolVar(&o.engine.RequireDigest, "require-digest", false, "deny images not pinned to a digest (when tags are not mutated to digests)")
-	f.StringVar(&o.engine.Namespace, "namespace", "", "ratify's own namespace, whose CertificateStores may be named without one (default $RATIFY_NAMESPACE, else gatekeeper-system)")
+	f.StringVar(&o.engine.Namespace, "namespace", "", "ratify's own namespace: its Lease, its certificate Secret, and CertificateStores named without one (default $RATIFY_NAMESPACE, else gatekeeper-system)")
 	f.IntVar(&o.server.MaxKeys, "max-keys", 256, "most keys accepted in one request")
 	f.IntVar(&o.server.Workers, "workers", 64, "keys evaluated at once")
 	f.StringVar(&o.pprofAddr, "pprof-addr", "", "serve Go's net/http/pprof profiles on this address (off by default)")
