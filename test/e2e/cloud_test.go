@@ -31,7 +31,7 @@ type cloud struct {
 	tokenFile string
 }
 
-func newCloud(t *testing.T) *cloud {
+func newCloud(t testing.TB) *cloud {
 	t.Helper()
 	c := &cloud{net: azuresim.NewNet(t), entra: azuresim.NewEntra(tenant)}
 	c.entra.Serve(t, c.net)

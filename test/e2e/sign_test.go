@@ -30,7 +30,7 @@ type signer struct {
 	user, password   string
 }
 
-func newSigner(t *testing.T, n *azuresim.Net, acr *azuresim.ACR) *signer {
+func newSigner(t testing.TB, n *azuresim.Net, acr *azuresim.ACR) *signer {
 	t.Helper()
 	rt, err := acr.RefreshToken("image-publisher", azuresim.RoleAcrPush, 2*time.Hour)
 	if err != nil {
@@ -45,7 +45,7 @@ func newSigner(t *testing.T, n *azuresim.Net, acr *azuresim.ACR) *signer {
 	}
 }
 
-func (s *signer) run(t *testing.T, name string, args ...string) string {
+func (s *signer) run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir, cmd.Env = s.home, s.env
@@ -58,7 +58,7 @@ func (s *signer) run(t *testing.T, name string, args ...string) string {
 
 // notationSign signs ref (by digest) with pki's leaf key and chain, as the
 // notation signing key keyName.
-func (s *signer) notationSign(t *testing.T, ref, keyName string, pki *sample.PKI) {
+func (s *signer) notationSign(t testing.TB, ref, keyName string, pki *sample.PKI) {
 	t.Helper()
 	dir := filepath.Join(s.home, ".config", "notation", "localkeys")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -78,7 +78,7 @@ func (s *signer) notationSign(t *testing.T, ref, keyName string, pki *sample.PKI
 }
 
 // cosignSign signs ref with key, imported into cosign's key format.
-func (s *signer) cosignSign(t *testing.T, ref, keyName string, key crypto.Signer) {
+func (s *signer) cosignSign(t testing.TB, ref, keyName string, key crypto.Signer) {
 	t.Helper()
 	keyPEM, err := sample.PrivateKeyPEM(key)
 	if err != nil {
@@ -92,7 +92,7 @@ func (s *signer) cosignSign(t *testing.T, ref, keyName string, key crypto.Signer
 		"--registry-username", s.user, "--registry-password", s.password, ref)
 }
 
-func writeFile(t *testing.T, path, content string) {
+func writeFile(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(fmt.Errorf("writing %s: %w", filepath.Base(path), err))

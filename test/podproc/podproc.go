@@ -2,8 +2,8 @@
 // process, doing for it what a kubelet would, for end-to-end tests on a
 // control plane without nodes:
 //
-//   - the container's command and args as written, the command's image
-//     binary replaced by a local executable;
+//   - the container's command and args as written, the image's
+//     executable (command[0], or the entrypoint) replaced by a local one;
 //   - its env: values, fieldRef (metadata.namespace, metadata.name,
 //     spec.serviceAccountName) and secretKeyRef/configMapKeyRef read from the
 //     API server;
@@ -52,13 +52,17 @@ type Options struct {
 	// Config reaches the API server as an administrator (to read secrets
 	// and request the ServiceAccount's token).
 	Config *rest.Config
-	// Binary replaces the container's command[0] (the image's executable).
+	// Binary replaces the container's command[0], or is the image's
+	// entrypoint when the container gives args alone.
 	Binary string
 	// Container names the container; "" is the first.
 	Container string
 	// Env is added after the container's env (the environment a webhook
 	// would inject, a proxy).
 	Env []string
+	// Namespace is the pod's, when the Deployment does not say (helm
+	// manifests leave it to the release's --namespace); default "default".
+	Namespace string
 	// PodName is the pod's metadata.name (default: the Deployment's name
 	// with a suffix, as a ReplicaSet names its pods).
 	PodName string
@@ -138,6 +142,9 @@ func Run(t testing.TB, d *appsv1.Deployment, o Options) *Process {
 		o.Sync = 200 * time.Millisecond
 	}
 	ns := d.Namespace
+	if ns == "" {
+		ns = o.Namespace
+	}
 	if ns == "" {
 		ns = "default"
 	}
@@ -222,15 +229,16 @@ func Run(t testing.TB, d *appsv1.Deployment, o Options) *Process {
 		t.Fatal(err)
 	}
 
-	// Command line: $(VAR) references expanded as the kubelet does.
-	argv := append(append([]string{}, c.Command...), c.Args...)
-	if len(c.Command) == 0 {
-		t.Fatalf("container %s has no command: podproc needs the image's entrypoint in the spec", c.Name)
+	// Command line: $(VAR) references expanded as the kubelet does. The
+	// binary stands for command[0], or for the image's entrypoint when the
+	// spec gives args alone.
+	argv := append([]string{o.Binary}, c.Args...)
+	if len(c.Command) > 0 {
+		argv = append(append([]string{o.Binary}, c.Command[1:]...), c.Args...)
 	}
-	for i := range argv {
+	for i := 1; i < len(argv); i++ {
 		argv[i] = rewrite(expand(argv[i], p.Env))
 	}
-	argv[0] = o.Binary
 	p.Args = argv
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = p.Root

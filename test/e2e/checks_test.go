@@ -1,0 +1,116 @@
+package e2e_test
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/test/cluster"
+)
+
+// admissionWait bounds how long a verdict may take to be the expected
+// one: Gatekeeper caches provider answers for 10s (the guide's
+// externaldataProviderResponseCacheTTL), and a changed resource is in
+// force once ratify's controllers rebuilt.
+const admissionWait = 45 * time.Second
+
+// pods counts the pods created, for unique names.
+var pods int
+
+// wantAdmitted checks that `kubectl run` of image is created, and with the
+// mutation on that its image was pinned to a digest.
+func (s *stack) wantAdmitted(t testing.TB, name, image string) {
+	t.Helper()
+	var got string
+	within(t, admissionWait, "kubectl run "+name+" --image="+image+" admitted", func() string {
+		pods++
+		img, err := s.kubectlRun(fmt.Sprintf("%s-%d", name, pods), image)
+		if err != nil {
+			return err.Error()
+		}
+		got = img
+		return ""
+	})
+	if s.mutation && !strings.Contains(got, "@sha256:") {
+		t.Errorf("pod of %s runs %s: not pinned to a digest by the mutation", image, got)
+	}
+	t.Logf("kubectl run %s --image=%s: created, the pod runs %s", name, image, got)
+}
+
+// wantRefused checks that `kubectl run` of image is refused by Gatekeeper
+// with ratify's verdict, naming the image.
+func (s *stack) wantRefused(t testing.TB, name, image string) string {
+	t.Helper()
+	var msg string
+	within(t, admissionWait, "kubectl run "+name+" --image="+image+" refused", func() string {
+		pods++
+		_, err := s.kubectlRun(fmt.Sprintf("%s-%d", name, pods), image)
+		if err == nil {
+			return "admitted"
+		}
+		if !errors.Is(err, cluster.ErrKubectl) {
+			t.Fatal(err)
+		}
+		msg = err.Error()
+		if !strings.Contains(msg, `admission webhook "validation.gatekeeper.sh" denied the request`) || !strings.Contains(msg, image) {
+			return "refused, but not by Gatekeeper naming the image: " + msg
+		}
+		return ""
+	})
+	t.Logf("kubectl run %s --image=%s: %s", name, image, strings.TrimPrefix(msg, "kubectl failed: "))
+	return msg
+}
+
+// waitStatus waits until kubectl get shows ISSUCCESS want for resource
+// (kind/name).
+func (s *stack) waitStatus(t testing.TB, resource, want string) {
+	t.Helper()
+	within(t, 60*time.Second, resource+" ISSUCCESS "+want, func() string {
+		out, err := s.c.TryKubectl("get", resource, "-o", "jsonpath={.status.issuccess}|{.status.error}")
+		if err != nil {
+			return err.Error()
+		}
+		if got, _, _ := strings.Cut(out, "|"); got != want {
+			return out
+		}
+		return ""
+	})
+}
+
+// waitCABundle waits until both Providers carry the CA of ratify's TLS
+// Secret, other than old, and returns it.
+func (s *stack) waitCABundle(t testing.TB, old string) string {
+	t.Helper()
+	var ca string
+	within(t, 90*time.Second, "the Providers' caBundle is ratify's CA", func() string {
+		secretCA, err := s.c.TryKubectl("-n", ratifyNS, "get", "secret", release+"-tls", "-o", `jsonpath={.data.ca\.crt}`)
+		if err != nil || secretCA == "" {
+			return fmt.Sprintf("no CA in the Secret yet (%v)", err)
+		}
+		for _, p := range s.providers() {
+			b, err := s.c.TryKubectl("get", "providers.externaldata.gatekeeper.sh", p, "-o", "jsonpath={.spec.caBundle}")
+			if err != nil {
+				return err.Error()
+			}
+			if b != secretCA || b == old {
+				return p + " has another caBundle"
+			}
+		}
+		ca = secretCA
+		return ""
+	})
+	if _, err := base64.StdEncoding.DecodeString(ca); err != nil {
+		t.Fatalf("caBundle is not base64: %v", err)
+	}
+	return ca
+}
+
+func (s *stack) providers() []string {
+	if s.mutation {
+		return []string{"ratify-provider", "ratify-mutation-provider"}
+	}
+	return []string{"ratify-provider"}
+}
