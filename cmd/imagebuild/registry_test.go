@@ -6,11 +6,14 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -103,20 +106,7 @@ func TestImagePushedAndRun(t *testing.T) {
 			t.Errorf("binary's vcs.revision = %q, label %q", rev, want)
 		}
 	}
-	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
-		t.Skipf("cannot run a linux/amd64 binary on %s/%s", runtime.GOOS, runtime.GOARCH)
-	}
-	// Run as the image would, with nothing around it: no PATH, no HOME.
-	help := exec.CommandContext(ctx, bin, "--help")
-	help.Env = []string{}
-	out, err := help.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "serve") || !strings.Contains(string(out), "ratify checks") {
-		t.Errorf("/ratify --help: %v\n%s", err, out)
-	}
-	out, err = exec.CommandContext(ctx, bin, "version").CombinedOutput()
-	if err != nil || !strings.HasPrefix(string(out), "ratify v") {
-		t.Errorf("/ratify version: %v\n%s", err, out)
-	}
+	runImage(ctx, t, bin, tr)
 
 	// The same commit written as a layout has the same digest: the build
 	// is reproducible, whichever way it is published.
@@ -192,5 +182,76 @@ func checkSize(t *testing.T, img v1.Image) {
 	t.Logf("image: %d layers, %.1f MiB compressed", len(layers), float64(total)/(1<<20))
 	if total > maxCompressed {
 		t.Errorf("image is %d bytes compressed, more than %d", total, maxCompressed)
+	}
+}
+
+// runImage runs the image's /ratify on this machine: first the extracted
+// file with an empty environment, then, as root can, inside the image's
+// own filesystem as 65532:65532, as a container runtime would start it.
+func runImage(ctx context.Context, t *testing.T, bin string, tr tree) {
+	t.Helper()
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		t.Logf("not run: a linux/amd64 binary on %s/%s", runtime.GOOS, runtime.GOARCH)
+		return
+	}
+	check := func(what string, cmd *exec.Cmd, want ...string) {
+		t.Helper()
+		cmd.Env = []string{}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Errorf("%s: %v\n%s", what, err, out)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(string(out), w) {
+				t.Errorf("%s: output lacks %q:\n%s", what, w, out)
+			}
+		}
+	}
+	check("ratify --help", exec.CommandContext(ctx, bin, "--help"), "ratify checks", "serve")
+	check("ratify version", exec.CommandContext(ctx, bin, "version"), "ratify v")
+
+	if os.Geteuid() != 0 {
+		t.Log("not run in the image's filesystem: that needs root (chroot)")
+		return
+	}
+	root := t.TempDir()
+	writeTree(t, tr, root)
+	cmd := exec.CommandContext(ctx, "/ratify", "version")
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Chroot:     root,
+		Credential: &syscall.Credential{Uid: nonrootUID, Gid: nonrootGID},
+	}
+	check("/ratify version in the image as 65532", cmd, "ratify v")
+}
+
+// writeTree lays an image's files out in dir with their modes and owners.
+func writeTree(t *testing.T, tr tree, dir string) {
+	t.Helper()
+	names := make([]string, 0, len(tr.headers))
+	for n := range tr.headers {
+		names = append(names, n)
+	}
+	sort.Strings(names) // parents first
+	for _, n := range names {
+		h := tr.headers[n]
+		p := filepath.Join(dir, n)
+		mode := h.FileInfo().Mode()
+		var err error
+		if mode.IsDir() {
+			err = os.MkdirAll(p, 0o700)
+		} else {
+			err = os.WriteFile(p, tr.files[n], 0o600)
+		}
+		if err == nil {
+			err = os.Chown(p, h.Uid, h.Gid)
+		}
+		if err == nil {
+			err = os.Chmod(p, mode&(fs.ModePerm|fs.ModeSticky))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 }
