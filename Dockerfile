@@ -26,13 +26,15 @@ RUN mkdir -p /out/rootfs/etc/ssl/certs /out/rootfs/home/nonroot /out/rootfs/tmp 
  && printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' > /out/rootfs/etc/passwd \
  && printf 'root:x:0:\nnonroot:x:65532:\n' > /out/rootfs/etc/group \
  && chmod 0644 /out/rootfs/etc/passwd /out/rootfs/etc/group /out/rootfs/etc/ssl/certs/ca-certificates.crt \
+ && chown 65532:65532 /out/rootfs/home/nonroot \
  && chmod 0700 /out/rootfs/home/nonroot \
  && chmod 1777 /out/rootfs/tmp \
  && chmod 0755 /out/ratify
 
 FROM scratch
+# COPY --from keeps the owners and modes the build stage set (root, but
+# nonroot's home), and copies the contents of rootfs/, not rootfs itself.
 COPY --from=build /out/rootfs/ /
-COPY --from=build --chown=65532:65532 /out/rootfs/home/nonroot /home/nonroot
 COPY --from=build /out/ratify /ratify
 USER 65532:65532
 WORKDIR /
