@@ -21,8 +21,9 @@ const admissionWait = 45 * time.Second
 var pods int
 
 // wantAdmitted checks that `kubectl run` of image is created, and with the
-// mutation on that its image was pinned to a digest.
-func (s *stack) wantAdmitted(t testing.TB, name, image string) {
+// mutation on that its image was pinned to a digest; it returns the pod's
+// image.
+func (s *stack) wantAdmitted(t testing.TB, name, image string) string {
 	t.Helper()
 	var got string
 	within(t, admissionWait, "kubectl run "+name+" --image="+image+" admitted", func() string {
@@ -38,11 +39,14 @@ func (s *stack) wantAdmitted(t testing.TB, name, image string) {
 		t.Errorf("pod of %s runs %s: not pinned to a digest by the mutation", image, got)
 	}
 	t.Logf("kubectl run %s --image=%s: created, the pod runs %s", name, image, got)
+	return got
 }
 
 // wantRefused checks that `kubectl run` of image is refused by Gatekeeper
-// with ratify's verdict, naming the image.
-func (s *stack) wantRefused(t testing.TB, name, image string) string {
+// with ratify's verdict, naming the image and saying each of reasons
+// (Gatekeeper may answer from its cache for 10s: until the verdict of the
+// configuration in force, the check is repeated).
+func (s *stack) wantRefused(t testing.TB, name, image string, reasons ...string) string {
 	t.Helper()
 	var msg string
 	within(t, admissionWait, "kubectl run "+name+" --image="+image+" refused", func() string {
@@ -57,6 +61,11 @@ func (s *stack) wantRefused(t testing.TB, name, image string) string {
 		msg = err.Error()
 		if !strings.Contains(msg, `admission webhook "validation.gatekeeper.sh" denied the request`) || !strings.Contains(msg, image) {
 			return "refused, but not by Gatekeeper naming the image: " + msg
+		}
+		for _, r := range reasons {
+			if !strings.Contains(msg, r) {
+				return fmt.Sprintf("refused without %q: %s", r, msg)
+			}
 		}
 		return ""
 	})

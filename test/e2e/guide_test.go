@@ -92,28 +92,10 @@ func TestGuide(t *testing.T) {
 		s.gk.WaitProvider(t, "ratify-mutation-provider")
 	})
 
-	// The guide's images: net-monitor signed (notation with the vault's
-	// certificate, cosign with the vault's key), net-watcher unsigned.
 	monitor := c.acr.Repository(t, c.net, "ratify-demo/net-monitor")
-	watcher := c.acr.Repository(t, c.net, "ratify-demo/net-watcher")
-	var notationSigned, cosignSigned, unsigned string
-	var cosignKey crypto.Signer
-	g.step("images pushed; net-monitor signed with notation and cosign, net-watcher not", func() {
-		cert, err := c.vault.CreateCertificate("ratify-notation", keyvaultsim.CertificateOptions{ContentType: keyvaultsim.ContentTypePEM})
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyVer, key, err := c.vault.CreateKey("ratify-cosign", keyvaultsim.KeyOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cosignKey = key
-		v["CERT_NAME"], v["CERT_KEY_ID"], v["SUBJECT_DN"] = "ratify-notation", cert.Version, cert.Subject()
-		v["KEY_NAME"], v["KEY_VER"] = "ratify-cosign", keyVer
-		notationSigned = pushSigned(t, monitor, acrName, "ratify-demo/net-monitor", "v1", func(ref string) { s.signer.notationSign(t, ref, "ratify-notation", cert.PKI) })
-		cosignSigned = pushSigned(t, monitor, acrName, "ratify-demo/net-monitor", "v1-cosign", func(ref string) { s.signer.cosignSign(t, ref, "ratify-cosign", key) })
-		unsigned = pushSigned(t, watcher, acrName, "ratify-demo/net-watcher", "v1", nil)
-	})
+	var im guideImages
+	g.step("images pushed; net-monitor signed with notation and cosign, net-watcher not", func() { im = pushGuideImages(t, s, v) })
+	notationSigned, cosignSigned, unsigned, cosignKey := im.notation, im.cosign, im.unsigned, im.key
 
 	g.step("kubectl apply -f library/default/template.yaml and samples/constraint.yaml", func() {
 		s.gk.InstallTemplate(t, v.file(t, "library", "default", "template.yaml"), v.file(t, "library", "default", "samples", "constraint.yaml"), func() error {
@@ -125,18 +107,8 @@ func TestGuide(t *testing.T) {
 		})
 	})
 
-	g.step("kubectl apply the guide's Store, KeyManagementProvider and Verifiers", func() {
-		s.c.Apply(t, strings.Join([]string{
-			v.file(t, guideFile("store_config.yaml")...), v.file(t, e2eFile("kmp_config.yaml")...),
-			v.file(t, guideFile("notation_config.yaml")...), v.file(t, guideFile("cosign_config.yaml")...),
-		}, "\n---\n"))
-	})
-	g.step("kubectl get store, keymanagementprovider, verifier: ISSUCCESS true for each", func() {
-		for _, r := range []string{"store/store-oras", "keymanagementprovider/keymanagementprovider-akv", "verifier/verifier-notation", "verifier/verifier-cosign"} {
-			s.waitStatus(t, r, "true")
-		}
-		t.Logf("kubectl get store,keymanagementprovider,verifier:\n%s", s.c.Kubectl(t, "get", "store,keymanagementprovider,verifier"))
-	})
+	g.step("kubectl apply the guide's Store, KeyManagementProvider and Verifiers", func() { applyGuideResources(t, s, v) })
+	g.step("kubectl get store, keymanagementprovider, verifier: ISSUCCESS true for each", func() { waitGuideResources(t, s) })
 
 	g.step("kubectl run demo-signed --image=$IMAGE_SIGNED: created, image pinned to its digest", func() {
 		s.wantAdmitted(t, "demo-signed", notationSigned)
@@ -145,7 +117,7 @@ func TestGuide(t *testing.T) {
 		s.wantAdmitted(t, "demo-signed-cosign", cosignSigned)
 	})
 	g.step("kubectl run demo-unsigned --image=$IMAGE_UNSIGNED: refused by Gatekeeper, naming the image", func() {
-		s.wantRefused(t, "demo-unsigned", unsigned)
+		s.wantRefused(t, "demo-unsigned", unsigned, "no signatures")
 	})
 
 	g.step("fine-tuned trust policy for cosign: a provider per registry", func() {
@@ -169,7 +141,7 @@ func TestGuide(t *testing.T) {
 		key1In1 := pushSigned(t, monitor, acrName, "ratify-demo/net-monitor", "key1", func(ref string) { s.signer.cosignSign(t, ref, "ratify-cosign", cosignKey) })
 		s.wantAdmitted(t, "scoped-1", key1In1)
 		s.wantAdmitted(t, "scoped-2", key2In2)
-		s.wantRefused(t, "scoped-3", key1In2)
+		s.wantRefused(t, "scoped-3", key1In2, "no key verifies the signature")
 	})
 
 	var oldSigned, newSigned string
@@ -195,7 +167,7 @@ func TestGuide(t *testing.T) {
 		}
 		s.c.Apply(t, v.file(t, akvFile("kmp_config_rotate_remove.yaml")...))
 		s.waitStatus(t, "keymanagementprovider/keymanagementprovider-akv", "true")
-		s.wantRefused(t, "leaked-old", oldSigned)
+		s.wantRefused(t, "leaked-old", oldSigned, "no key verifies the signature")
 		s.wantAdmitted(t, "leaked-new", newSigned)
 	})
 
@@ -221,4 +193,57 @@ func pushSigned(t testing.TB, repo oras.Target, host, name, tag string, sign fun
 		sign(host + "/" + name + "@" + d.Digest.String())
 	}
 	return host + "/" + name + ":" + tag
+}
+
+// guideImages are the guide's images: net-monitor signed with notation
+// (the vault's certificate) and, under another tag, with cosign (the
+// vault's key); net-watcher unsigned. References are by tag.
+type guideImages struct {
+	notation, cosign, unsigned string
+	key                        crypto.Signer
+}
+
+// pushGuideImages creates the guide's certificate and key in the vault
+// (setting their variables in v), pushes the images and signs them.
+func pushGuideImages(t testing.TB, s *stack, v vars) guideImages {
+	t.Helper()
+	c := s.cloud
+	cert, err := c.vault.CreateCertificate("ratify-notation", keyvaultsim.CertificateOptions{ContentType: keyvaultsim.ContentTypePEM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyVer, key, err := c.vault.CreateKey("ratify-cosign", keyvaultsim.KeyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v["CERT_NAME"], v["CERT_KEY_ID"], v["SUBJECT_DN"] = "ratify-notation", cert.Version, cert.Subject()
+	v["KEY_NAME"], v["KEY_VER"] = "ratify-cosign", keyVer
+	monitor := c.acr.Repository(t, c.net, "ratify-demo/net-monitor")
+	watcher := c.acr.Repository(t, c.net, "ratify-demo/net-watcher")
+	return guideImages{
+		notation: pushSigned(t, monitor, acrName, "ratify-demo/net-monitor", "v1", func(ref string) { s.signer.notationSign(t, ref, "ratify-notation", cert.PKI) }),
+		cosign:   pushSigned(t, monitor, acrName, "ratify-demo/net-monitor", "v1-cosign", func(ref string) { s.signer.cosignSign(t, ref, "ratify-cosign", key) }),
+		unsigned: pushSigned(t, watcher, acrName, "ratify-demo/net-watcher", "v1", nil),
+		key:      key,
+	}
+}
+
+// applyGuideResources is the guide's `kubectl apply` of its Store, its
+// KeyManagementProvider (certificate and key combined) and its Verifiers.
+func applyGuideResources(t testing.TB, s *stack, v vars) {
+	t.Helper()
+	s.c.Apply(t, strings.Join([]string{
+		v.file(t, guideFile("store_config.yaml")...), v.file(t, e2eFile("kmp_config.yaml")...),
+		v.file(t, guideFile("notation_config.yaml")...), v.file(t, guideFile("cosign_config.yaml")...),
+	}, "\n---\n"))
+}
+
+// waitGuideResources waits for the guide's `kubectl get`: ISSUCCESS true
+// for each of its resources.
+func waitGuideResources(t testing.TB, s *stack) {
+	t.Helper()
+	for _, r := range []string{"store/store-oras", "keymanagementprovider/keymanagementprovider-akv", "verifier/verifier-notation", "verifier/verifier-cosign"} {
+		s.waitStatus(t, r, "true")
+	}
+	t.Logf("kubectl get store,keymanagementprovider,verifier:\n%s", s.c.Kubectl(t, "get", "store,keymanagementprovider,verifier"))
 }
