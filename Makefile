@@ -1,9 +1,10 @@
 # ratify: see docs/development.md for what each target is for.
+SHELL   := /bin/bash
 GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build run test tools lint fmt fuzz clean demo generate library bench policy-fixtures image
+.PHONY: all build run test e2e tools lint fmt fuzz clean demo generate library bench policy-fixtures image
 
 all: build
 
@@ -23,6 +24,12 @@ tools:
 ## fuzz targets run their seed corpus
 test: tools
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+## e2e: only the end-to-end suite (the guide on a real control plane with real
+## Gatekeeper and helm; Ratify's own scenarios), printing each step with its outcome
+e2e: tools
+	@# The components' own JSON logs (printed when a step fails) are left out.
+	set -o pipefail; $(GO) test -count=1 -timeout 20m -v ./test/e2e/ 2>&1 | grep -v -E --line-buffered '^[[:space:]]*[{]'
 
 ## policy-fixtures: the images the shipped policies' tests expect, signed with fresh keys into an
 ## OCI layout in DIR (default .fixtures/policies), with DIR/resources.yaml; then
@@ -75,6 +82,8 @@ bench: build
 	test/tools/install.sh registry
 	$(GO) run ./test/loadgen -ratify $(BIN)/ratify $(if $(BASELINE),-compare $(BASELINE))
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/... ./test/azuresim/
+	test/tools/install.sh etcd kube-apiserver kubectl gatekeeper helm notation cosign registry
+	$(GO) test -run '^$$' -bench Admission -benchtime 1x ./test/e2e/
 
 ## image: the container image (the Dockerfile's, built without Docker) for PLATFORMS as an
 ## OCI index: pushed to IMAGE=<ref> (IMAGE_INSECURE=1 for a plain-HTTP registry; loopback
