@@ -211,4 +211,3 @@ func (s *stack) kubectlRun(name, image string) (string, error) {
 	}
 	return s.c.TryKubectl("get", "pod", name, "--namespace", "default", "-o", "jsonpath={.spec.containers[0].image}")
 }
-
