@@ -35,8 +35,9 @@ spec:
 // ratify creates and fills the Secret ratify-tls, writes its CA into the
 // Providers (the mutation one created later), serves nothing until the
 // test, playing the kubelet, mounts the Secret, then serves that
-// certificate over mutual TLS; deleting the Secret issues a new CA and
-// certificate, which the same process serves once mounted.
+// certificate over mutual TLS; a second replica, not the Lease holder,
+// issues nothing and serves the same Secret; deleting the Secret issues a
+// new CA and certificate, which the same processes serve once mounted.
 func TestCertRotation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and ratify")
@@ -62,7 +63,8 @@ func TestCertRotation(t *testing.T) {
 	c.Apply(t, providerDoc("ratify-provider", "verify"))
 
 	r := &rotationRig{c: c, namespace: "gatekeeper-system", secret: "ratify-tls", dns: "ratify.gatekeeper-system"}
-	r.start(t, bin, userKubeconfig(t, c.User(t, "ratify-admin")))
+	kubeconfig := userKubeconfig(t, c.User(t, "ratify-admin"))
+	r.start(t, bin, kubeconfig)
 
 	// The Secret appears, filled with a CA and a certificate for the Service.
 	var first map[string][]byte
@@ -134,6 +136,32 @@ func TestCertRotation(t *testing.T) {
 		t.Fatalf("a client without a certificate was answered: %d %s", code, body)
 	}
 
+	// A second replica does not hold the Lease: it issues nothing, and
+	// serves the same Secret once it is mounted in its pod.
+	r2 := &rotationRig{c: c, namespace: r.namespace, secret: r.secret, dns: r.dns}
+	r2.start(t, bin, kubeconfig)
+	within(t, 30*time.Second, "second replica waiting for its certificate", func() string {
+		r2.running(t)
+		if code, body, err := r2.get("/readyz"); err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "waiting for the TLS certificate") {
+			return fmt.Sprintf("readyz %d %q %v", code, body, err)
+		}
+		return ""
+	})
+	r2.mount(t, first)
+	within(t, 30*time.Second, "second replica serving", func() string {
+		r2.running(t)
+		if got, err := r2.served(t, string(first["ca.crt"])); err != nil || !bytes.Equal(got.Raw, leaf.Raw) {
+			return fmt.Sprintf("served: %v", err)
+		}
+		return ""
+	})
+	if strings.Contains(r2.logs.String(), "starting cert rotator controller") || !strings.Contains(r.logs.String(), "starting cert rotator controller") {
+		t.Fatal("the rotator runs on a replica that does not hold the Lease, or not on the one that does")
+	}
+	if now := r.secretData(t); !bytes.Equal(now["ca.crt"], first["ca.crt"]) || !bytes.Equal(now["tls.crt"], first["tls.crt"]) {
+		t.Fatal("a second replica's start issued another certificate")
+	}
+
 	// Mutation turned on later: its Provider gets the CA too.
 	c.Apply(t, providerDoc("ratify-mutation-provider", "mutate"))
 	within(t, 30*time.Second, "ratify-mutation-provider caBundle", func() string {
@@ -187,6 +215,15 @@ func TestCertRotation(t *testing.T) {
 	if _, err := r.served(t, string(first["ca.crt"])); err == nil {
 		t.Fatal("a client trusting only the old CA still accepts the served certificate")
 	}
+	// The second replica picks up the new certificate too.
+	r2.mount(t, second)
+	within(t, 30*time.Second, "the second replica serving the new certificate", func() string {
+		r2.running(t)
+		if got, err := r2.served(t, string(second["ca.crt"])); err != nil || !bytes.Equal(got.Raw, newLeaf.Raw) {
+			return fmt.Sprintf("served: %v", err)
+		}
+		return ""
+	})
 	r.running(t)
 }
 
