@@ -1,0 +1,442 @@
+package e2e_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/test/regtest"
+)
+
+// TestRatifyScenarios runs the scenarios of Ratify v1.4.4's own
+// end-to-end suite (test/bats/base-test.bats) that apply to the kinds
+// ratify implements, on the real stack: the chart installed as Ratify's
+// e2e installs it (Makefile e2e-helm-deploy-ratify: notationCerts[0],
+// cosignKeys[0], cosign.tLogVerify=false, oras.useHttp=true, registry
+// credentials), a plain HTTP distribution registry, images signed by the
+// real notation and cosign CLIs, Gatekeeper admitting or refusing
+// `kubectl run` through ratify. Each scenario leaves the cluster as the
+// next expects, as the bats teardowns do; Ratify's resources are in
+// testdata/bats.
+//
+// Left out: what ratify has no kind for (the license checker, SBOM and
+// vulnerability verifiers, dynamic plugins, timestamping and CRL checks of
+// other fixtures, keyless cosign, the k8s-secrets auth provider), and the
+// rendering and CRD version tests, which test/chart covers.
+func TestRatifyScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	g := &guide{t: t}
+	var b *bats
+	g.step("distribution registry (htpasswd); notation cert generate-test, cosign generate-key-pair", func() { b = newBats(t) })
+	g.step("control plane, Gatekeeper", func() { b.s = newBatsStack(t) })
+	s := b.s
+	g.step("kubectl create secret docker-registry for the registry, in ratify's namespace", func() {
+		s.c.Kubectl(t, "create", "secret", "docker-registry", regSecret, "--namespace", ratifyNS,
+			"--docker-server="+b.reg.Host, "--docker-username="+regUser, "--docker-password="+regPassword)
+	})
+	g.step("helm install ratify --set notationCerts[0] --set cosignKeys[0] --set oras.useHttp=true ...", func() {
+		s.install(t, "install", "notationCerts[0]="+b.certPEM, "cosignKeys[0]="+b.cosignPub,
+			"cosign.tLogVerify=false", "oras.useHttp=true", "registryCredsSecret="+regSecret)
+	})
+	g.step("ratify runs as the chart's Deployment", func() { s.start(t) })
+	g.step("Gatekeeper takes the chart's Providers", func() {
+		s.gk.WaitProvider(t, "ratify-provider")
+		s.gk.WaitProvider(t, "ratify-mutation-provider")
+	})
+	g.step("kubectl apply -f library/default/template.yaml and samples/constraint.yaml", func() {
+		probe := b.notationUnsigned(t)
+		s.gk.InstallTemplate(t, readRepo(t, "library", "default", "template.yaml"), readRepo(t, "library", "default", "samples", "constraint.yaml"), func() error {
+			if _, err := s.c.TryKubectl("run", "probe", "--namespace", "default", "--image="+probe, "--dry-run=server"); err == nil {
+				return fmt.Errorf("an unsigned image is not refused yet")
+			}
+			return nil
+		})
+	})
+
+	type scenario struct {
+		name string
+		run  func(t *testing.T, b *bats)
+	}
+	// A scenario that fails leaves the cluster as the next would not
+	// expect: the rest would only fail after it.
+	run := func(scs ...scenario) bool {
+		for _, sc := range scs {
+			if !t.Run(sc.name, func(t *testing.T) { sc.run(t, b) }) {
+				return false
+			}
+		}
+		return true
+	}
+	if !run(
+		scenario{"notation and cosign test", batsBasics},
+		scenario{"validate mutation tag to digest", batsMutation},
+		scenario{"validate crd add, replace and delete", batsCRDs},
+		scenario{"store crd status check", batsStoreStatus},
+		scenario{"validate inline certificate store provider", batsInlineCertStore},
+		scenario{"validate inline key management provider", batsInlineKMP},
+		scenario{"validate inline key management provider with inline certificate store", batsKMPOverCertStore},
+	) {
+		return
+	}
+
+	// Ratify's suite runs the multi-tenancy template throughout; ratify
+	// honours its [namespace] keys with multiTenancy.enabled. The new
+	// process belongs to this test, not to a scenario, so it outlives them.
+	g.step("helm upgrade ratify --set multiTenancy.enabled=true; ratify restarted with --multi-tenancy", func() {
+		s.install(t, "upgrade", "multiTenancy.enabled=true")
+		s.start(t)
+		if !strings.Contains(strings.Join(s.ratify.Args, " "), "--multi-tenancy") {
+			t.Fatalf("ratify runs without --multi-tenancy: %s", strings.Join(s.ratify.Args, " "))
+		}
+		s.gk.WaitProvider(t, "ratify-provider")
+		s.gk.WaitProvider(t, "ratify-mutation-provider")
+	})
+	g.step("kubectl apply -f library/multi-tenancy-validation/template.yaml and samples/constraint.yaml", func() {
+		probe := b.notationUnsigned(t)
+		s.gk.InstallTemplate(t, readRepo(t, "library", "multi-tenancy-validation", "template.yaml"),
+			readRepo(t, "library", "multi-tenancy-validation", "samples", "constraint.yaml"), func() error {
+				// Only the multi-tenancy template says in which namespace.
+				_, err := s.c.TryKubectl("run", "probe", "--namespace", "default", "--image="+probe, "--dry-run=server")
+				if err == nil || !strings.Contains(err.Error(), "in namespace default") {
+					return fmt.Errorf("the multi-tenancy template is not in force yet: %v", err)
+				}
+				return nil
+			})
+	})
+	run(
+		scenario{"namespaced notation/cosign verifiers test", batsNamespaced},
+		scenario{"notation test with certs across namespace", batsAcrossNamespace},
+		scenario{"validate ratify/gatekeeper tls cert rotation", batsTLSRotation},
+	)
+}
+
+// readRepo reads a file of the repository.
+func readRepo(t testing.TB, path ...string) string {
+	t.Helper()
+	return vars{}.file(t, path...)
+}
+
+// batsBasics is "notation test" and "cosign test": the chart's inline
+// providers are in force, signed images are admitted, unsigned refused.
+func batsBasics(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	g.step("kubectl get keymanagementprovider ratify-notation-inline-cert-0, ratify-cosign-inline-key-0: issuccess true", func() {
+		s.statusIn(t, "", rKMP+"/"+notationKMP, "true", "")
+		s.statusIn(t, "", rKMP+"/"+cosignKMP, "true", "")
+		t.Logf("kubectl get store,keymanagementprovider,verifier:\n%s", s.c.Kubectl(t, "get", rStore+","+rKMP+","+rVerifier))
+	})
+	g.step("kubectl run demo --image=notation:signed: created", func() { s.wantAdmitted(t, "demo", b.notationSigned(t)) })
+	g.step("kubectl run demo1 --image=notation:unsigned: refused", func() {
+		s.refusedIn(t, "default", "demo1", b.notationUnsigned(t), "no signatures")
+	})
+	g.step("kubectl run cosign-demo-key --image=cosign:signed-key: created", func() {
+		s.wantAdmitted(t, "cosign-demo-key", b.cosignSigned(t))
+	})
+	g.step("kubectl run cosign-demo-unsigned --image=cosign:unsigned: refused", func() {
+		s.wantRefused(t, "cosign-demo-unsigned", b.cosignUnsigned(t))
+	})
+}
+
+// batsMutation is "validate mutation tag to digest": a pod created by tag
+// runs the image by the digest ratify verified.
+func batsMutation(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	g.step("kubectl run mutate-demo --image=notation:signed: the pod's image is @sha256 of the signed digest", func() {
+		image := b.notationSigned(t)
+		desc, err := regtest.Repo(t, b.reg.Host, "notation", regUser, regPassword).Resolve(t.Context(), image[strings.LastIndex(image, ":")+1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.admittedIn(t, "default", "mutate-demo", image)
+		if want := b.reg.Host + "/notation@" + desc.Digest.String(); got != want {
+			t.Errorf("the pod runs %s, want %s", got, want)
+		}
+	})
+}
+
+// batsCRDs is "validate crd add, replace and delete": without a notation
+// verifier a notation-signed image is refused; with one again, admitted.
+// (Ratify's scenario also adds its license checker verifier, which ratify
+// does not have: an unknown verifier would deny every image, so it is left
+// out.)
+func batsCRDs(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	g.step("kubectl delete verifier verifier-notation; kubectl run crdtest --image=notation:signed: refused", func() {
+		s.c.Kubectl(t, "delete", rVerifier+"/verifier-notation")
+		s.refusedIn(t, "default", "crdtest", b.notationSigned(t), "no signatures")
+	})
+	g.step("kubectl create -f config_v1beta1_verifier_notation.yaml; kubectl run crdtest: created", func() {
+		s.c.Kubectl(t, "create", "-f", tempFile(t, "verifier.yaml", readRepo(t, bFile("verifier_notation.yaml")...)))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+		s.wantAdmitted(t, "crdtest", b.notationSigned(t))
+	})
+	g.step("kubectl replace -f the chart's verifier-notation, trusting a provider that is not there: refused", func() {
+		doc := strings.Replace(readRepo(t, bFile("verifier_notation.yaml")...), notationKMP, "missing-kmp", 1)
+		s.c.Kubectl(t, "replace", "-f", tempFile(t, "verifier.yaml", doc))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "false", "missing-kmp")
+		s.wantRefused(t, "crdtest", b.notationSigned(t))
+	})
+	g.step("kubectl replace -f config_v1beta1_verifier_notation.yaml: created again", func() {
+		s.c.Kubectl(t, "replace", "-f", tempFile(t, "verifier.yaml", readRepo(t, bFile("verifier_notation.yaml")...)))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+		s.wantAdmitted(t, "crdtest", b.notationSigned(t))
+	})
+}
+
+// batsStoreStatus is "store crd status check": an invalid Store's status
+// says why. Ratify answers "plugin not found" for its dynamic plugin
+// store; ratify has only the oras store and names the store type it does
+// not know.
+func batsStoreStatus(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	t.Cleanup(func() {
+		if _, err := s.c.TryKubectl("delete", rStore+"/store-dynamic", "--ignore-not-found"); err != nil {
+			t.Error(err)
+		}
+	})
+	g.step("kubectl apply the dynamic store with an invalid plugin: kubectl describe says why", func() {
+		s.c.Apply(t, readRepo(t, bFile("store_dynamic_invalid.yaml")...))
+		msg := s.statusIn(t, "", rStore+"/store-dynamic", "false", "dynamic")
+		describe := s.c.Kubectl(t, "describe", rStore+"/store-dynamic", "--namespace", ratifyNS)
+		if !strings.Contains(describe, msg) {
+			t.Errorf("kubectl describe does not show the status error %q:\n%s", msg, describe)
+		}
+		t.Logf("kubectl describe store store-dynamic:\n%s", describe)
+	})
+	g.step("kubectl delete store store-dynamic; signed images still admitted", func() {
+		s.c.Kubectl(t, "delete", rStore+"/store-dynamic")
+		s.wantAdmitted(t, "store-check", b.notationSigned(t))
+	})
+}
+
+// batsInlineCertStore is "validate inline certificate store provider": the
+// deprecated CertificateStore with the alternate certificate, trusted by
+// the notation verifier, admits what that certificate signed.
+func batsInlineCertStore(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	saved := s.copyAs(t, rKMP+"/"+notationKMP, "KeyManagementProvider", "")
+	t.Cleanup(func() {
+		batsTry(t, s, "delete", rCertSt+"/certstore-inline", "--namespace", ratifyNS, "--ignore-not-found")
+		s.c.Apply(t, saved)
+		s.c.Apply(t, readRepo(t, bFile("verifier_notation.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl run demo-alternate --image=notation:signed-alternate: refused (certificate not trusted)", func() {
+		s.wantRefused(t, "demo-alternate", b.alternateSigned(t))
+	})
+	g.step("kubectl delete keymanagementprovider ratify-notation-inline-cert-0", func() {
+		s.c.Kubectl(t, "delete", rKMP+"/"+notationKMP)
+	})
+	g.step("kubectl apply -n gatekeeper-system the inline CertificateStore with the alternate certificate; its verifier", func() {
+		s.c.Kubectl(t, "apply", "--namespace", ratifyNS, "-f", tempFile(t, "certstore.yaml", vars{"CERT_PEM": pemDoc(b.altPEM)}.file(t, bFile("certstore_inline.yaml")...)))
+		s.statusIn(t, ratifyNS, rCertSt+"/certstore-inline", "true", "")
+		s.c.Apply(t, readRepo(t, bFile("verifier_notation_certstore.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl run demo-alternate --image=notation:signed-alternate: created", func() {
+		s.wantAdmitted(t, "demo-alternate", b.alternateSigned(t))
+	})
+}
+
+// batsInlineKMP is "validate inline key management provider": the same
+// with an inline KeyManagementProvider.
+func batsInlineKMP(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	t.Cleanup(func() {
+		batsTry(t, s, "delete", rKMP+"/keymanagementprovider-inline", "--ignore-not-found")
+		s.c.Apply(t, readRepo(t, bFile("verifier_notation.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl run demo-alternate --image=notation:signed-alternate: refused", func() {
+		s.wantRefused(t, "demo-alternate", b.alternateSigned(t))
+	})
+	g.step("kubectl apply the inline KeyManagementProvider with the alternate certificate; its verifier", func() {
+		s.c.Apply(t, vars{"CERT_PEM": pemDoc(b.altPEM)}.file(t, bFile("kmprovider_inline.yaml")...))
+		s.statusIn(t, "", rKMP+"/keymanagementprovider-inline", "true", "")
+		s.c.Apply(t, readRepo(t, bFile("verifier_notation_kmprovider.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl run demo-alternate --image=notation:signed-alternate: created", func() {
+		s.wantAdmitted(t, "demo-alternate", b.alternateSigned(t))
+	})
+}
+
+// batsKMPOverCertStore is "validate inline key management provider with
+// inline certificate store": a CertificateStore named as the chart's
+// notation KeyManagementProvider does not take its place.
+func batsKMPOverCertStore(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	t.Cleanup(func() {
+		batsTry(t, s, "delete", rCertSt+"/"+notationKMP, "--namespace", ratifyNS, "--ignore-not-found")
+	})
+	g.step("kubectl get keymanagementprovider ratify-notation-inline-cert-0: issuccess true; notation:signed created", func() {
+		s.statusIn(t, "", rKMP+"/"+notationKMP, "true", "")
+		s.wantAdmitted(t, "demo", b.notationSigned(t))
+	})
+	g.step("kubectl apply -n gatekeeper-system CertificateStore ratify-notation-inline-cert-0 (another certificate)", func() {
+		before := len(s.ratify.Logs())
+		s.c.Kubectl(t, "apply", "--namespace", ratifyNS, "-f", tempFile(t, "certstore.yaml", readRepo(t, bFile("certstore_inline_invalid.yaml")...)))
+		s.statusIn(t, ratifyNS, rCertSt+"/"+notationKMP, "true", "")
+		// ratify has taken the resource in, whatever it made of it.
+		within(t, 30*time.Second, "ratify's controllers take the CertificateStore", func() string {
+			if l := s.ratify.Logs()[before:]; strings.Contains(l, "configuration applied") || strings.Contains(l, "configuration refused") {
+				return ""
+			}
+			return "no new configuration yet"
+		})
+	})
+	g.step("kubectl run demo1 --image=notation:signed: created, the KeyManagementProvider still in force", func() {
+		s.wantAdmitted(t, "demo1", b.notationSigned(t))
+	})
+}
+
+// batsTry runs kubectl for a teardown: a failure is reported, the rest of
+// the teardown still runs.
+func batsTry(t testing.TB, s *stack, args ...string) {
+	t.Helper()
+	if _, err := s.c.TryKubectl(args...); err != nil {
+		t.Error(err)
+	}
+}
+
+// batsNamespaced is "namespaced notation/cosign verifiers test": with the
+// multi-tenancy template and the cluster's Policy, providers and Verifiers
+// gone, default's NamespacedPolicy, NamespacedKeyManagementProviders and
+// NamespacedVerifiers decide for its pods.
+func batsNamespaced(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	cluster := []string{rPolicy + "/ratify-policy", rKMP + "/" + notationKMP, rKMP + "/" + cosignKMP,
+		rVerifier + "/verifier-notation", rVerifier + "/verifier-cosign"}
+	var saved []string
+	for _, r := range cluster {
+		saved = append(saved, s.copyAs(t, r, kindOf(r), ""))
+	}
+	t.Cleanup(func() {
+		batsTry(t, s, "delete", "--namespace", "default", "--ignore-not-found", rNsVerif+"/verifier-notation", rNsVerif+"/verifier-cosign",
+			rNsKMP+"/"+notationKMP, rNsKMP+"/"+cosignKMP, rNsPolicy+"/ratify-policy")
+		s.c.Apply(t, strings.Join(saved, "\n---\n"))
+		for _, r := range cluster[1:] {
+			s.statusIn(t, "", r, "true", "")
+		}
+	})
+	g.step("NamespacedPolicy and NamespacedKeyManagementProviders in default, copied from the cluster's", func() {
+		s.c.Apply(t, strings.Join([]string{
+			s.copyAs(t, cluster[0], "NamespacedPolicy", "default"),
+			s.copyAs(t, cluster[1], "NamespacedKeyManagementProvider", "default"),
+			s.copyAs(t, cluster[2], "NamespacedKeyManagementProvider", "default"),
+		}, "\n---\n"))
+		s.statusIn(t, "default", rNsKMP+"/"+notationKMP, "true", "")
+		s.statusIn(t, "default", rNsKMP+"/"+cosignKMP, "true", "")
+	})
+	g.step("kubectl apply -n default the namespaced notation and cosign verifiers", func() {
+		for _, f := range []string{"namespaced_verifier_notation.yaml", "namespaced_verifier_cosign.yaml"} {
+			s.c.Kubectl(t, "apply", "--namespace", "default", "-f", tempFile(t, f, readRepo(t, bFile(f)...)))
+		}
+		s.statusIn(t, "default", rNsVerif+"/verifier-notation", "true", "")
+		s.statusIn(t, "default", rNsVerif+"/verifier-cosign", "true", "")
+	})
+	g.step("kubectl delete the cluster's Policy, KeyManagementProviders and Verifiers", func() {
+		s.c.Kubectl(t, append([]string{"delete"}, cluster...)...)
+	})
+	g.step("notation:signed created, notation:unsigned refused in default", func() {
+		s.admittedIn(t, "default", "notation-demo", b.notationSigned(t))
+		s.refusedIn(t, "default", "notation-demo1", b.notationUnsigned(t), "")
+	})
+	g.step("cosign:signed-key created, cosign:unsigned refused in default", func() {
+		s.admittedIn(t, "default", "cosign-demo-key", b.cosignSigned(t))
+		s.refusedIn(t, "default", "cosign-demo-unsigned", b.cosignUnsigned(t), "")
+	})
+	g.step("another namespace, with none of default's resources: notation:signed refused", func() {
+		s.c.Kubectl(t, "create", "namespace", "other-tenant")
+		s.refusedIn(t, "other-tenant", "notation-demo", b.notationSigned(t), "")
+	})
+}
+
+// kindOf is the kind of a resource named resource.group/name.
+func kindOf(resource string) string {
+	kinds := map[string]string{rStore: "Store", rVerifier: "Verifier", rKMP: "KeyManagementProvider", rPolicy: "Policy"}
+	r, _, _ := strings.Cut(resource, "/")
+	return kinds[r]
+}
+
+// batsAcrossNamespace is "notation test with certs across namespace". In
+// Ratify a cluster Verifier naming new-namespace's provider admits
+// new-namespace's pods; ratify follows the KMP document's visibility (a
+// cluster Verifier sees cluster providers only, docs/resources.md): the
+// Verifier reports it and every image is refused saying so. The
+// supported form, a NamespacedVerifier of new-namespace, then admits
+// new-namespace's pods only.
+func batsAcrossNamespace(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	const ns = "new-namespace"
+	saved := s.copyAs(t, rKMP+"/"+notationKMP, "KeyManagementProvider", "")
+	t.Cleanup(func() {
+		s.c.Apply(t, saved)
+		s.c.Apply(t, readRepo(t, bFile("verifier_notation.yaml")...))
+		batsTry(t, s, "delete", "namespace", ns, "--wait=false")
+		s.statusIn(t, "", rVerifier+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl create namespace new-namespace; the notation provider copied there as a NamespacedKeyManagementProvider", func() {
+		s.c.Kubectl(t, "create", "namespace", ns)
+		s.c.Apply(t, s.copyAs(t, rKMP+"/"+notationKMP, "NamespacedKeyManagementProvider", ns))
+		s.statusIn(t, ns, rNsKMP+"/"+notationKMP, "true", "")
+	})
+	g.step("kubectl delete keymanagementprovider ratify-notation-inline-cert-0", func() {
+		s.c.Kubectl(t, "delete", rKMP+"/"+notationKMP)
+	})
+	g.step("kubectl apply the cluster Verifier naming new-namespace/ratify-notation-inline-cert-0: its status says it may not", func() {
+		s.c.Apply(t, vars{"KMP_NAMESPACE": ns}.file(t, bFile("verifier_notation_specificnskmprovider.yaml")...))
+		msg := s.statusIn(t, "", rVerifier+"/verifier-notation", "false", ns+"/"+notationKMP)
+		t.Logf("verifier-notation: issuccess false: %s", msg)
+	})
+	g.step("kubectl run -n new-namespace demo --image=notation:signed: refused, naming the mistake", func() {
+		s.refusedIn(t, ns, "demo", b.notationSigned(t), "cannot use the namespaced key management provider")
+	})
+	g.step("the supported form: a NamespacedVerifier of new-namespace naming its provider, the cluster's deleted", func() {
+		s.c.Kubectl(t, "delete", rVerifier+"/verifier-notation")
+		doc := strings.ReplaceAll(readRepo(t, bFile("namespaced_verifier_notation.yaml")...), "default/", ns+"/")
+		s.c.Kubectl(t, "apply", "--namespace", ns, "-f", tempFile(t, "verifier.yaml", doc))
+		s.statusIn(t, ns, rNsVerif+"/verifier-notation", "true", "")
+	})
+	g.step("kubectl run -n new-namespace: notation:signed created, notation:unsigned refused; in default signed refused", func() {
+		s.admittedIn(t, ns, "demo", b.notationSigned(t))
+		s.refusedIn(t, ns, "demo1", b.notationUnsigned(t), "")
+		s.refusedIn(t, "default", "demo", b.notationSigned(t), "")
+	})
+}
+
+// batsTLSRotation is "validate ratify/gatekeeper tls cert rotation":
+// ratify's certificate replaced by hand (the Providers' caBundle, then the
+// Secret ratify-tls), and signed images still admitted. Gatekeeper's own
+// half (Secret gatekeeper-webhook-server-cert) does not apply here: the
+// Gatekeeper harness serves and presents the certificate of its cert
+// directory, not of that Secret, so rotating the Secret would only change
+// the client CA ratify trusts, not the certificate Gatekeeper presents.
+func batsTLSRotation(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	next := newServingCert(t)
+	ca := base64.StdEncoding.EncodeToString(next.ca)
+	g.step("kubectl patch the Providers' caBundle to the new CA", func() {
+		for _, p := range s.providers() {
+			s.c.Kubectl(t, "patch", rProvider+"/"+p, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"caBundle":%q}}`, ca))
+		}
+	})
+	g.step("kubectl patch secret ratify-tls with the new certificate and key: ratify serves them", func() {
+		patch := fmt.Sprintf(`{"data":{"tls.crt":%q,"tls.key":%q,"ca.crt":%q}}`,
+			base64.StdEncoding.EncodeToString(next.cert), base64.StdEncoding.EncodeToString(next.key), ca)
+		s.c.Kubectl(t, "patch", "secret", release+"-tls", "--namespace", ratifyNS, "--type=merge", "-p", patch)
+		took := within(t, 90*time.Second, "ratify serves the new certificate", func() string { return servedBy(next.caCert) })
+		t.Logf("ratify serves the new certificate %s after the Secret changed", took.Round(10*time.Millisecond))
+		for _, p := range s.providers() {
+			s.gk.WaitProvider(t, p)
+		}
+	})
+	g.step("kubectl run demo --image=notation:signed: created; unsigned refused", func() {
+		s.wantAdmitted(t, "demo", b.notationSigned(t))
+		s.wantRefused(t, "demo1", b.notationUnsigned(t))
+	})
+}
