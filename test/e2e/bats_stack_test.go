@@ -119,6 +119,17 @@ func (b *bats) image(t testing.TB, repo, tag string, sign func(ref string)) stri
 	return b.reg.Host + "/" + repo + ":" + tag
 }
 
+// digest is the digest the registry has for ref (host/repo:tag).
+func (b *bats) digest(t testing.TB, ref string) string {
+	t.Helper()
+	name, tag, _ := strings.Cut(strings.TrimPrefix(ref, b.reg.Host+"/"), ":")
+	d, err := regtest.Repo(t, b.reg.Host, name, regUser, regPassword).Resolve(t.Context(), tag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Digest.String()
+}
+
 // The images of Ratify's bats suite: notation:signed, notation:unsigned,
 // notation:signed-alternate, cosign:signed-key, cosign:unsigned.
 func (b *bats) notationSigned(t testing.TB) string {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
 // TestRatifyScenarios runs the scenarios of Ratify v1.4.4's own
@@ -73,6 +71,7 @@ func TestRatifyScenarios(t *testing.T) {
 	}
 	if !run(
 		scenario{"notation and cosign test", batsBasics},
+		scenario{"base test without cert rotator", batsBase},
 		scenario{"validate mutation tag to digest", batsMutation},
 		scenario{"validate crd add, replace and delete", batsCRDs},
 		scenario{"store crd status check", batsStoreStatus},
@@ -141,18 +140,56 @@ func batsBasics(t *testing.T, b *bats) {
 	})
 }
 
+// batsBase is the rest of "base test without cert rotator": init
+// containers and ephemeral containers are verified as containers are.
+func batsBase(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	g.step("kubectl apply -f pod_initContainers_signed.yaml: created, both images pinned to their digest", func() {
+		doc := vars{"SIGNED": b.notationSigned(t), "SIGNED_INIT": b.notationSigned(t)}.file(t, bFile("pod_initContainers_signed.yaml")...)
+		s.c.Kubectl(t, "apply", "--namespace", "default", "-f", tempFile(t, "pod.yaml", doc))
+		got := s.c.Kubectl(t, "get", "pod", "initcontainer-pod1", "--namespace", "default", "-o", "jsonpath={.spec.containers[0].image} {.spec.initContainers[0].image}")
+		if strings.Count(got, "@sha256:") != 2 {
+			t.Errorf("the pod runs %s: not both pinned to a digest", got)
+		}
+		t.Logf("initcontainer-pod1 runs %s", got)
+	})
+	g.step("kubectl apply -f pod_initContainers_unsigned.yaml: refused, naming the init container's image", func() {
+		unsigned := b.notationUnsigned(t)
+		doc := vars{"SIGNED": b.notationSigned(t), "UNSIGNED": unsigned}.file(t, bFile("pod_initContainers_unsigned.yaml")...)
+		_, err := s.c.TryKubectl("apply", "--namespace", "default", "-f", tempFile(t, "pod.yaml", doc))
+		if err == nil || !strings.Contains(err.Error(), `denied the request`) || !strings.Contains(err.Error(), "no signatures") ||
+			!strings.Contains(err.Error(), b.digest(t, unsigned)) {
+			t.Fatalf("a pod with an unsigned init container: %v", err)
+		}
+		t.Logf("kubectl apply: %s", strings.TrimPrefix(err.Error(), "kubectl failed: "))
+	})
+	g.step("kubectl debug demo --image=notation:signed --target=demo: the ephemeral container is added", func() {
+		s.c.Kubectl(t, "run", "demo", "--namespace", "default", "--image="+b.notationSigned(t), "--restart=Never")
+		signed := b.notationSigned(t)
+		s.c.Kubectl(t, "debug", "demo", "--namespace", "default", "--image="+signed, "--target=demo", "--quiet")
+		got := s.c.Kubectl(t, "get", "pod", "demo", "--namespace", "default", "-o", "jsonpath={.spec.ephemeralContainers[*].image}")
+		if got != signed {
+			t.Errorf("the pod's ephemeral containers run %q, want %s", got, signed)
+		}
+	})
+	g.step("kubectl debug demo --image=notation:unsigned --target=demo: refused", func() {
+		unsigned := b.notationUnsigned(t)
+		_, err := s.c.TryKubectl("debug", "demo", "--namespace", "default", "--image="+unsigned, "--target=demo", "--quiet")
+		if err == nil || !strings.Contains(err.Error(), `denied the request`) || !strings.Contains(err.Error(), "no signatures") {
+			t.Fatalf("an unsigned ephemeral container: %v", err)
+		}
+		t.Logf("kubectl debug: %s", strings.TrimPrefix(err.Error(), "kubectl failed: "))
+	})
+}
+
 // batsMutation is "validate mutation tag to digest": a pod created by tag
 // runs the image by the digest ratify verified.
 func batsMutation(t *testing.T, b *bats) {
 	s, g := b.s, &guide{t: t}
 	g.step("kubectl run mutate-demo --image=notation:signed: the pod's image is @sha256 of the signed digest", func() {
 		image := b.notationSigned(t)
-		desc, err := regtest.Repo(t, b.reg.Host, "notation", regUser, regPassword).Resolve(t.Context(), image[strings.LastIndex(image, ":")+1:])
-		if err != nil {
-			t.Fatal(err)
-		}
 		got := s.admittedIn(t, "default", "mutate-demo", image)
-		if want := b.reg.Host + "/notation@" + desc.Digest.String(); got != want {
+		if want := b.reg.Host + "/notation@" + b.digest(t, image); got != want {
 			t.Errorf("the pod runs %s, want %s", got, want)
 		}
 	})
@@ -420,10 +457,29 @@ func batsTLSRotation(t *testing.T, b *bats) {
 	s, g := b.s, &guide{t: t}
 	next := newServingCert(t)
 	ca := base64.StdEncoding.EncodeToString(next.ca)
-	g.step("kubectl patch the Providers' caBundle to the new CA", func() {
+	g.step("kubectl patch the Providers' caBundle to the new CA: Gatekeeper no longer trusts ratify's certificate", func() {
 		for _, p := range s.providers() {
 			s.c.Kubectl(t, "patch", rProvider+"/"+p, "--type=merge", "-p", fmt.Sprintf(`{"spec":{"caBundle":%q}}`, ca))
 		}
+		for _, p := range s.providers() {
+			s.gk.WaitProvider(t, p)
+		}
+		// Fail closed: a provider Gatekeeper cannot reach admits nothing
+		// (the mutation webhook, first, already refuses the pod).
+		image := b.notationSigned(t)
+		var msg string
+		within(t, admissionWait, "a signed image refused while Gatekeeper distrusts ratify", func() string {
+			pods++
+			_, err := s.kubectlRunIn("default", fmt.Sprintf("demo-%d", pods), image)
+			if err == nil {
+				return "admitted"
+			}
+			if msg = err.Error(); !strings.Contains(msg, "certificate signed by unknown authority") {
+				return msg
+			}
+			return ""
+		})
+		t.Logf("kubectl run --image=%s: %s", image, strings.TrimPrefix(msg, "kubectl failed: "))
 	})
 	g.step("kubectl patch secret ratify-tls with the new certificate and key: ratify serves them", func() {
 		patch := fmt.Sprintf(`{"data":{"tls.crt":%q,"tls.key":%q,"ca.crt":%q}}`,
