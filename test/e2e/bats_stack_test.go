@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/cluster"
 	"github.com/seed-12b584bc/ratify/test/gatekeeper"
 	"github.com/seed-12b584bc/ratify/test/regtest"
@@ -67,7 +68,10 @@ type bats struct {
 	// ratify does not trust until a scenario says so; cosignPub the cosign
 	// public key (cosignKeys[0]).
 	certPEM, altPEM, cosignPub string
-	images                     int
+	// leaf is a CA and a code-signing leaf it issued, the notation
+	// signing key leaf-test (Ratify's leaf-test/root.crt and leaf.crt).
+	leaf   *sample.PKI
+	images int
 }
 
 func bFile(name string) []string { return []string{"test", "e2e", "testdata", "bats", name} }
@@ -85,6 +89,12 @@ func newBats(t *testing.T) *bats {
 	b.certPEM = b.cli.read(t, ".config", "notation", "localkeys", "ratify-bats-test.crt")
 	b.altPEM = b.cli.read(t, ".config", "notation", "localkeys", "alternate-cert.crt")
 	b.cosignPub = b.cli.read(t, "cosign.pub")
+	pki, err := sample.NewPKI(sample.Options{CommonName: "leaf-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.leaf = pki
+	b.cli.addKey(t, "leaf-test", pki)
 	return b
 }
 
@@ -140,6 +150,10 @@ func (b *bats) alternateSigned(t testing.TB) string {
 	return b.image(t, "notation", "signed-alternate", func(ref string) { b.cli.notationSign(t, ref, "alternate-cert") })
 }
 
+func (b *bats) leafSigned(t testing.TB) string {
+	return b.image(t, "notation", "leafSigned", func(ref string) { b.cli.notationSign(t, ref, "leaf-test") })
+}
+
 func (b *bats) notationUnsigned(t testing.TB) string { return b.image(t, "notation", "unsigned", nil) }
 
 func (b *bats) cosignSigned(t testing.TB) string {
@@ -189,6 +203,31 @@ func (c *cliSigner) read(t testing.TB, path ...string) string {
 func (c *cliSigner) notationSign(t testing.TB, ref, key string) {
 	t.Helper()
 	c.run(t, c.notation, "sign", "--insecure-registry", "--key", key, "--username", c.user, "--password", c.password, ref)
+}
+
+// addKey adds pki's leaf key and chain (leaf, then CA) to notation's
+// signing keys as name, beside those of `notation cert generate-test`.
+func (c *cliSigner) addKey(t testing.TB, name string, pki *sample.PKI) {
+	t.Helper()
+	dir := filepath.Join(c.home, ".config", "notation")
+	keyPEM, err := sample.PrivateKeyPEM(pki.LeafKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPath, certPath := filepath.Join(dir, "localkeys", name+".key"), filepath.Join(dir, "localkeys", name+".crt")
+	writeFile(t, keyPath, keyPEM)
+	writeFile(t, certPath, sample.CertPEM(pki.Leaf)+pki.CAPEM())
+	var keys map[string]any
+	if err := json.Unmarshal([]byte(c.read(t, ".config", "notation", "signingkeys.json")), &keys); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := keys["keys"].([]any)
+	keys["keys"] = append(list, map[string]string{"name": name, "keyPath": keyPath, "certPath": certPath})
+	b, err := json.Marshal(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "signingkeys.json"), string(b))
 }
 
 // cosignSign is `cosign sign --key cosign.key ref` without the
