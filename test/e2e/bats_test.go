@@ -21,10 +21,10 @@ import (
 // testdata/bats.
 //
 // Left out: what ratify has no kind for (the license checker, SBOM and
-// vulnerability verifiers, dynamic plugins, keyless and legacy key-file
-// cosign, the k8s-secrets auth provider), timestamping and CRL checks,
-// which need a TSA and a CRL server of their own, and the chart rendering
-// test, which is test/chart's.
+// vulnerability verifiers, dynamic plugins, keyless cosign, the
+// k8s-secrets auth provider), timestamping and CRL checks, which need a
+// TSA and a CRL server of their own, and the chart rendering test, which
+// is test/chart's.
 func TestRatifyScenarios(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -74,6 +74,7 @@ func TestRatifyScenarios(t *testing.T) {
 	if !run(
 		scenario{"notation and cosign test", batsBasics},
 		scenario{"base test without cert rotator", batsBase},
+		scenario{"cosign legacy keyed test", batsCosignLegacy},
 		scenario{"validate mutation tag to digest", batsMutation},
 		scenario{"validate crd add, replace and delete", batsCRDs},
 		scenario{"crd version test", batsCRDVersion},
@@ -183,6 +184,47 @@ func batsBase(t *testing.T, b *bats) {
 			t.Fatalf("an unsigned ephemeral container: %v", err)
 		}
 		t.Logf("kubectl debug: %s", strings.TrimPrefix(err.Error(), "kubectl failed: "))
+	})
+}
+
+// batsCosignLegacy is "cosign legacy keyed test". Ratify reads the key
+// file its chart mounts from cosign.key; ratify takes keys only from key
+// management providers (the chart makes cosign.key one) and refuses the
+// legacy Verifier, saying why. Replacing a valid Verifier with it keeps
+// the valid one in force (docs/serve.md: an invalid resource never widens
+// what is admitted), so the bats assertion, cosign-signed admitted, holds;
+// created without a valid version before it, cosign signatures have no
+// verifier and are refused.
+func batsCosignLegacy(t *testing.T, b *bats) {
+	s, g := b.s, &guide{t: t}
+	legacy := func() string {
+		return tempFile(t, "verifier.yaml", readRepo(t, bFile("verifier_cosign_legacy.yaml")...))
+	}
+	t.Cleanup(func() {
+		s.c.Apply(t, readRepo(t, bFile("verifier_cosign.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-cosign", "true", "")
+	})
+	g.step("kubectl replace -f config_v1beta1_verifier_cosign_legacy.yaml: refused, the previous generation in force", func() {
+		s.c.Kubectl(t, "replace", "-f", legacy())
+		msg := s.statusIn(t, "", rVerifier+"/verifier-cosign", "false", "stays in force")
+		if !strings.Contains(msg, "key file") {
+			t.Errorf("verifier-cosign's status does not say that a key file is not supported: %s", msg)
+		}
+		t.Logf("verifier-cosign: issuccess false: %s", msg)
+		s.wantAdmitted(t, "cosign-demo-key", b.cosignSigned(t))
+		s.wantRefused(t, "cosign-demo-unsigned", b.cosignUnsigned(t))
+	})
+	g.step("kubectl delete, then create the legacy verifier-cosign: cosign:signed-key refused", func() {
+		s.c.Kubectl(t, "delete", rVerifier+"/verifier-cosign")
+		s.c.Kubectl(t, "create", "-f", legacy())
+		msg := s.statusIn(t, "", rVerifier+"/verifier-cosign", "false", "key file")
+		t.Logf("verifier-cosign: issuccess false: %s", msg)
+		s.refusedIn(t, "default", "cosign-demo-key", b.cosignSigned(t), "no signatures")
+	})
+	g.step("kubectl apply -f config_v1beta1_verifier_cosign.yaml: cosign:signed-key created", func() {
+		s.c.Apply(t, readRepo(t, bFile("verifier_cosign.yaml")...))
+		s.statusIn(t, "", rVerifier+"/verifier-cosign", "true", "")
+		s.wantAdmitted(t, "cosign-demo-key", b.cosignSigned(t))
 	})
 }
 
