@@ -60,14 +60,19 @@ func buildKMP(ctx context.Context, res *config.Resources, ownNS string, provider
 		if err != nil {
 			reg.Warn(err.Error())
 		}
+		// A key management provider of the same name takes precedence, as
+		// in Ratify: the CertificateStore is left out, and the rest of the
+		// configuration still builds (a name clash must not hold back a
+		// change that removes trust).
 		if err := reg.AddProvider(ns, cs.Name, p); err != nil {
-			return nil, fmt.Errorf("CertificateStore %s/%s: %w", ns, cs.Name, err)
+			reg.Warn(fmt.Sprintf("CertificateStore %s/%s is ignored: a NamespacedKeyManagementProvider of the same name takes precedence (%v)", ns, cs.Name, err))
+			continue
 		}
 		if ns != ownNS {
 			continue
 		}
 		if err := reg.AddProvider("", cs.Name, p); err != nil {
-			return nil, fmt.Errorf("CertificateStore %s/%s in ratify's namespace is also named %q, which a KeyManagementProvider already is: rename one of them: %w", ns, cs.Name, cs.Name, err)
+			reg.Warn(fmt.Sprintf("CertificateStore %s/%s in ratify's namespace is not known by its name alone: the KeyManagementProvider %s takes precedence; Verifiers naming %q get that provider (%v)", ns, cs.Name, cs.Name, cs.Name, err))
 		}
 	}
 	return reg, nil

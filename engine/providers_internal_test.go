@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,6 +91,49 @@ func TestBuildKMPDuplicate(t *testing.T) {
 	}
 	if _, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{}); !errors.Is(err, kmp.ErrDuplicate) {
 		t.Errorf("duplicate: %v", err)
+	}
+}
+
+// A CertificateStore in ratify's namespace named like a
+// KeyManagementProvider is left out, as Ratify does (the provider takes
+// precedence), with a warning; the configuration still builds, so a later
+// change (one that removes trust) is not held back by the clash.
+func TestCertificateStoreNamedLikeKMP(t *testing.T) {
+	keyPEM, err := sample.NewCosignKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki, err := sample.NewPKI(sample.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, _ := json.Marshal(keyPEM.PublicPEM())
+	certs, _ := json.Marshal(pki.CAPEM())
+	res, err := config.Load(strings.NewReader(fmt.Sprintf(`apiVersion: config.ratify.deislabs.io/v1beta1
+kind: KeyManagementProvider
+metadata: {name: shared}
+spec: {type: inline, parameters: {contentType: key, value: %s}}
+---
+apiVersion: config.ratify.deislabs.io/v1beta1
+kind: CertificateStore
+metadata: {name: shared, namespace: ratify}
+spec: {provider: inline, parameters: {value: %s}}
+`, value, certs)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := buildKMP(context.Background(), res, "ratify", nil, ProviderOptions{})
+	if err != nil {
+		t.Fatalf("a name clash failed the whole configuration: %v", err)
+	}
+	if keys, err := reg.Keys(context.Background(), "shared", ""); err != nil || len(keys) != 1 {
+		t.Errorf("the KeyManagementProvider's keys: %+v %v", keys, err)
+	}
+	if c, err := reg.Certificates(context.Background(), "shared", ""); err != nil || len(c) != 0 {
+		t.Errorf("the name gave the CertificateStore's certificates: %d %v", len(c), err)
+	}
+	if w := strings.Join(reg.Warnings(), "\n"); !strings.Contains(w, "the KeyManagementProvider shared takes precedence") {
+		t.Errorf("warnings %q do not say the CertificateStore is left out", w)
 	}
 }
 
