@@ -4,6 +4,7 @@
 #
 #   test/tools/install.sh            # build what is missing
 #   test/tools/install.sh registry   # only the named tools
+#   test/tools/install.sh ratify-v1.4.4   # a benchmark peer (PEERS below)
 #
 # The cache is $RATIFY_TOOLS_DIR, default <repo>/.tools. Each tool lands in
 # bin/<name> with a stamp file recording the module version it was built from,
@@ -39,9 +40,24 @@ TOOLS=(
   "helm|helm.sh/helm/v3@v3.22.0|helm.sh/helm/v3/cmd/helm"
 )
 
+# Benchmark peers: other implementations that `make bench-compare` measures
+# beside ratify. No test needs them, so they are built only when named (the
+# list above is what a call without names builds), and they never enter the
+# product's go.mod: like every tool they are built in a throw-away module.
+PEERS=(
+  "ratify-v1.4.4|github.com/ratify-project/ratify@v1.4.4|github.com/ratify-project/ratify/cmd/ratify"
+)
+
 want=("$@")
+# A tool is selected when named, or when nothing is named; a peer only
+# when named.
+peer() {
+  local t
+  for t in "${PEERS[@]}"; do [ "${t%%|*}" = "$1" ] && return 0; done
+  return 1
+}
 selected() {
-  [ ${#want[@]} -eq 0 ] && return 0
+  [ ${#want[@]} -eq 0 ] && ! peer "$1" && return 0
   local w
   for w in "${want[@]}"; do [ "$w" = "$1" ] && return 0; done
   return 1
@@ -80,6 +96,25 @@ k8s_ldflags() {
   done
 }
 
+# Ratify reports the version its release build sets with the linker.
+ratify_ldflags() {
+  printf -- '-X github.com/ratify-project/ratify/internal/version.GitTag=%s' "$1"
+}
+
+# A peer's go.mod may require pseudo-versions that the checksum database
+# does not know (Ratify v1.4.4 does, for Gatekeeper's frameworks): the
+# throw-away module starts from the peer's own go.sum, the hashes its
+# release was built and tested with, so those are checked against it
+# instead of looked up.
+seed_sum() {
+  local modver=$1 dir
+  dir=$(go mod download -json "$modver" | awk -F'"' '$2 == "Dir" { print $4 }')
+  if [ -f "$dir/go.sum" ]; then
+    cp "$dir/go.sum" go.sum
+    chmod u+w go.sum
+  fi
+}
+
 # build MODULE@VERSION NAME|PACKAGE...: the named tools, from one module.
 build() {
   local modver=$1
@@ -99,6 +134,12 @@ build() {
       k8s_replaces "$ver"
       ldflags=$(k8s_ldflags "$ver")
     fi
+    if peer "${names[0]}"; then
+      seed_sum "$modver"
+    fi
+    if [ "$mod" = github.com/ratify-project/ratify ]; then
+      ldflags=$(ratify_ldflags "$ver")
+    fi
     go get "$modver" >/dev/null
     for t in "$@"; do
       IFS='|' read -r name pkg <<<"$t"
@@ -117,7 +158,7 @@ build() {
 }
 
 pending=()
-for t in "${TOOLS[@]}"; do
+for t in "${TOOLS[@]}" "${PEERS[@]}"; do
   IFS='|' read -r name modver pkg <<<"$t"
   selected "$name" || continue
   if cached "$name" "$modver"; then
