@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/seed-12b584bc/ratify/test/cluster"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // Two replicas on one API server with leader election: both answer from
@@ -43,7 +44,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 		return who
 	}
 	var lease string
-	within(t, 30*time.Second, "one Lease, held", func() string {
+	wait.For(t, 30*time.Second, "one Lease, held", func() string {
 		out := c.Leases(t, ns)
 		if lines := strings.Split(out, "\n"); len(lines) != 1 || !strings.HasPrefix(out, leaseName+"=") || strings.HasSuffix(out, "=") {
 			return out
@@ -52,7 +53,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 		return ""
 	})
 	var leader, other string
-	within(t, 10*time.Second, "exactly one replica acquired it", func() string {
+	wait.For(t, 10*time.Second, "exactly one replica acquired it", func() string {
 		if who := acquired(names...); len(who) != 1 {
 			return fmt.Sprintf("%v", who)
 		}
@@ -68,7 +69,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 	c.Apply(t, f.cosignKMP(t, f.rotatedKeyPEM)+"---\n"+kmpNoContentType("ha-refused", f.keyPEM))
 	for _, name := range names {
 		r := replicas[name]
-		took := within(t, 10*time.Second, name+": the old key's image denied", func() string {
+		took := wait.For(t, 10*time.Second, name+": the old key's image denied", func() string {
 			return expect(r.verify(t, f.cosignSigned), false)
 		})
 		if msg := expect(r.verify(t, f.rotatedSigned), true); msg != "" {
@@ -76,7 +77,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 		}
 		t.Logf("%s answers from the change %s after kubectl apply returned", name, took.Round(time.Millisecond))
 	}
-	within(t, 30*time.Second, "ha-refused's status", func() string {
+	wait.For(t, 30*time.Second, "ha-refused's status", func() string {
 		if st := c.Status(t, "keymanagementprovider", "", "ha-refused"); !strings.Contains(st, "contentType is required") {
 			return st
 		}
@@ -103,7 +104,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("%s still running 15s after SIGTERM", leader)
 	}
-	took := within(t, 30*time.Second, other+" holds the Lease", func() string {
+	took := wait.For(t, 30*time.Second, other+" holds the Lease", func() string {
 		if out := c.Leases(t, ns); out == lease || strings.HasSuffix(out, "=") || len(acquired(other)) != 1 {
 			return out
 		}
@@ -111,7 +112,7 @@ func (f *clusterFixture) replicas(t *testing.T) {
 	})
 	t.Logf("%s took the Lease over %s after %s stopped", other, took.Round(time.Millisecond), leader)
 	c.Apply(t, strings.Replace(kmpNoContentType("ha-refused", f.keyPEM), "parameters: {", "parameters: {contentType: key, ", 1))
-	within(t, 30*time.Second, "ha-refused's new status", func() string {
+	wait.For(t, 30*time.Second, "ha-refused's new status", func() string {
 		if st := c.Status(t, "keymanagementprovider", "", "ha-refused"); st != "true|" {
 			return st
 		}

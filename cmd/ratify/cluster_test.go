@@ -14,6 +14,7 @@ import (
 	"github.com/seed-12b584bc/ratify/test/cluster"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/tools"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // clusterFixture is what the cluster tests share: one TLS distribution
@@ -137,23 +138,6 @@ func (f *clusterFixture) serve(t *testing.T, c *cluster.Cluster, bin, ns string,
 	return serveProcess(t, bin, t.TempDir(), f.env, append([]string{"--kubeconfig", c.Kubeconfig, "--namespace", ns}, args...)...)
 }
 
-// within polls check every 100ms until it returns "" and returns how long
-// that took; past limit it fails the test with check's last answer.
-func within(t *testing.T, limit time.Duration, what string, check func() string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		msg := check()
-		if msg == "" {
-			return time.Since(start)
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not so after %s: %s", what, limit, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 // expect checks one decision and says what is wrong with it ("" if
 // nothing): allow, or deny with every one of reasons.
 func expect(it itemValue, allow bool, reasons ...string) string {
@@ -224,7 +208,7 @@ func (s *clusterSteps) guide(t *testing.T) {
 	f, c, srv := s.clusterFixture, s.c, s.srv
 	want := []string{"store/store-oras", "keymanagementprovider/notation-certs", "keymanagementprovider/cosign-key",
 		"verifier/verifier-notation", "verifier/verifier-cosign"}
-	took := within(t, 30*time.Second, "ISSUCCESS true for each", func() string {
+	took := wait.For(t, 30*time.Second, "ISSUCCESS true for each", func() string {
 		out := c.Kubectl(t, "get", "stores,keymanagementproviders,verifiers")
 		rows := cluster.IsSuccessColumn(out)
 		for _, name := range want {
@@ -261,7 +245,7 @@ func (s *clusterSteps) guide(t *testing.T) {
 func (s *clusterSteps) kmpWithoutContentType(t *testing.T) {
 	f, c, srv := s.clusterFixture, s.c, s.srv
 	c.Apply(t, kmpNoContentType("no-content-type", f.keyPEM))
-	within(t, 30*time.Second, "status false with the reason", func() string {
+	wait.For(t, 30*time.Second, "status false with the reason", func() string {
 		if st := c.Status(t, "keymanagementprovider", "", "no-content-type"); !strings.HasPrefix(st, "false|") || !strings.Contains(st, "contentType is required") {
 			return st
 		}
@@ -291,7 +275,7 @@ spec:
       import rego.v1
       default allow := true
 `)
-	within(t, 30*time.Second, "status error naming ratify-policy", func() string {
+	wait.For(t, 30*time.Second, "status error naming ratify-policy", func() string {
 		if st := c.Status(t, "policy", "", "allow-everything"); !strings.HasPrefix(st, "false|") || !strings.Contains(st, "must be named ratify-policy") {
 			return st
 		}
@@ -313,14 +297,14 @@ func (s *clusterSteps) keyRotated(t *testing.T) {
 		t.Fatalf("signed with the new key before the rotation: %s", msg)
 	}
 	c.Apply(t, f.cosignKMP(t, f.rotatedKeyPEM))
-	took := within(t, 10*time.Second, "the old key's image denied", func() string {
+	took := wait.For(t, 10*time.Second, "the old key's image denied", func() string {
 		return expect(srv.verify(t, f.cosignSigned), false, "cosign")
 	})
 	t.Logf("old key's image denied %s after kubectl apply returned", took.Round(time.Millisecond))
 	if msg := expect(srv.verify(t, f.rotatedSigned), true); msg != "" {
 		t.Errorf("signed with the new key: %s", msg)
 	}
-	within(t, 30*time.Second, "cosign-key status", func() string {
+	wait.For(t, 30*time.Second, "cosign-key status", func() string {
 		if st := c.Status(t, "keymanagementprovider", "", "cosign-key"); st != "true|" {
 			return st
 		}
@@ -333,7 +317,7 @@ func (s *clusterSteps) keyRotated(t *testing.T) {
 func (s *clusterSteps) verifierDeleted(t *testing.T) {
 	f, c, srv := s.clusterFixture, s.c, s.srv
 	c.Kubectl(t, "delete", "verifier", "verifier-cosign")
-	took := within(t, 10*time.Second, "the cosign-signed image denied", func() string {
+	took := wait.For(t, 10*time.Second, "the cosign-signed image denied", func() string {
 		return expect(srv.verify(t, f.rotatedSigned), false, "no signatures", "has no artifact of a type the verifiers handle")
 	})
 	t.Logf("denied %s after kubectl delete returned", took.Round(time.Millisecond))
@@ -370,12 +354,12 @@ func (s *clusterSteps) tenantKMP(t *testing.T) {
 	// team-b has a provider of its own, with another key: what it names is
 	// team-a's.
 	c.Apply(t, tenantCosign("team-a", f.teamAKeyPEM, "team-a/team-a-key")+"---\n"+tenantCosign("team-b", f.keyPEM, "team-a/team-a-key"))
-	took := within(t, 10*time.Second, "[team-a] allowed", func() string {
+	took := wait.For(t, 10*time.Second, "[team-a] allowed", func() string {
 		return expect(srv.verify(t, "[team-a]"+f.teamASigned), true)
 	})
 	t.Logf("team-a's image allowed in team-a %s after kubectl apply returned", took.Round(time.Millisecond))
 	var it itemValue
-	within(t, 10*time.Second, "[team-b] denied, naming team-a's provider", func() string {
+	wait.For(t, 10*time.Second, "[team-b] denied, naming team-a's provider", func() string {
 		it = srv.verify(t, "[team-b]"+f.teamASigned)
 		return expect(it, false, "team-a/team-a-key", "namespace team-a")
 	})
@@ -383,7 +367,7 @@ func (s *clusterSteps) tenantKMP(t *testing.T) {
 	if msg := expect(srv.verify(t, f.teamASigned), false); msg != "" {
 		t.Errorf("cluster-wide: %s", msg)
 	}
-	within(t, 30*time.Second, "team-a's provider status", func() string {
+	wait.For(t, 30*time.Second, "team-a's provider status", func() string {
 		if st := c.Status(t, "namespacedkeymanagementprovider", "team-a", "team-a-key"); st != "true|" {
 			return st
 		}
@@ -403,7 +387,7 @@ metadata: {name: notation-certs, namespace: tenant-x}
 spec: {provider: inline, parameters: {value: %s}}
 `, quoteJSON(f.attackerCertPEM)))
 	// Its status is written once the configuration with it is in force.
-	within(t, 30*time.Second, "the CertificateStore observed", func() string {
+	wait.For(t, 30*time.Second, "the CertificateStore observed", func() string {
 		if st := c.Status(t, "certificatestore", "tenant-x", "notation-certs"); !strings.HasPrefix(st, "true|") {
 			return st
 		}
@@ -478,7 +462,7 @@ func TestServeFileReload(t *testing.T) {
 	}
 
 	replaceFile(t, file, resources("new"))
-	took := within(t, 10*time.Second, "the new key in force", func() string {
+	took := wait.For(t, 10*time.Second, "the new key in force", func() string {
 		if msg := expect(srv.verify(t, images["old"]), false); msg != "" {
 			return "old key: " + msg
 		}
@@ -489,7 +473,7 @@ func TestServeFileReload(t *testing.T) {
 	const refused = "configuration file refused; the last good one stays in force"
 	before := strings.Count(srv.logs.String(), refused)
 	replaceFile(t, file, "apiVersion: config.ratify.deislabs.io/v1beta1\nkind: [KeyManagementProvider\n")
-	within(t, 10*time.Second, "the invalid file refused in the log", func() string {
+	wait.For(t, 10*time.Second, "the invalid file refused in the log", func() string {
 		logs := srv.logs.String()
 		if strings.Count(logs, refused) <= before || !strings.Contains(logs, file) {
 			return logs

@@ -15,6 +15,7 @@ import (
 
 	"github.com/seed-12b584bc/ratify/test/cluster"
 	"github.com/seed-12b584bc/ratify/test/tools"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // providerDoc is one of the chart's Providers, without a caBundle.
@@ -68,7 +69,7 @@ func TestCertRotation(t *testing.T) {
 
 	// The Secret appears, filled with a CA and a certificate for the Service.
 	var first map[string][]byte
-	took := within(t, 60*time.Second, "Secret ratify-tls filled", func() string {
+	took := wait.For(t, 60*time.Second, "Secret ratify-tls filled", func() string {
 		r.running(t)
 		first = r.secretData(t)
 		for _, k := range []string{"ca.crt", "ca.key", "tls.crt", "tls.key"} {
@@ -96,7 +97,7 @@ func TestCertRotation(t *testing.T) {
 	}
 
 	// The CA goes into the Provider's caBundle.
-	within(t, 30*time.Second, "ratify-provider caBundle", func() string {
+	wait.For(t, 30*time.Second, "ratify-provider caBundle", func() string {
 		if got := r.caBundle(t, "ratify-provider"); got != string(first["ca.crt"]) {
 			return fmt.Sprintf("caBundle %q", got)
 		}
@@ -116,7 +117,7 @@ func TestCertRotation(t *testing.T) {
 
 	// The kubelet mounts the Secret: ratify serves its certificate.
 	r.mount(t, first)
-	within(t, 30*time.Second, "ready once mounted", func() string {
+	wait.For(t, 30*time.Second, "ready once mounted", func() string {
 		r.running(t)
 		if code, body, err := r.get("/readyz"); err != nil || code != http.StatusOK {
 			return fmt.Sprintf("readyz %d %q %v", code, body, err)
@@ -140,7 +141,7 @@ func TestCertRotation(t *testing.T) {
 	// serves the same Secret once it is mounted in its pod.
 	r2 := &rotationRig{c: c, namespace: r.namespace, secret: r.secret, dns: r.dns}
 	r2.start(t, bin, kubeconfig)
-	within(t, 30*time.Second, "second replica waiting for its certificate", func() string {
+	wait.For(t, 30*time.Second, "second replica waiting for its certificate", func() string {
 		r2.running(t)
 		if code, body, err := r2.get("/readyz"); err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "waiting for the TLS certificate") {
 			return fmt.Sprintf("readyz %d %q %v", code, body, err)
@@ -148,7 +149,7 @@ func TestCertRotation(t *testing.T) {
 		return ""
 	})
 	r2.mount(t, first)
-	within(t, 30*time.Second, "second replica serving", func() string {
+	wait.For(t, 30*time.Second, "second replica serving", func() string {
 		r2.running(t)
 		if got, err := r2.served(t, string(first["ca.crt"])); err != nil || !bytes.Equal(got.Raw, leaf.Raw) {
 			return fmt.Sprintf("served: %v", err)
@@ -164,7 +165,7 @@ func TestCertRotation(t *testing.T) {
 
 	// Mutation turned on later: its Provider gets the CA too.
 	c.Apply(t, providerDoc("ratify-mutation-provider", "mutate"))
-	within(t, 30*time.Second, "ratify-mutation-provider caBundle", func() string {
+	wait.For(t, 30*time.Second, "ratify-mutation-provider caBundle", func() string {
 		if got := r.caBundle(t, "ratify-mutation-provider"); got != string(first["ca.crt"]) {
 			return fmt.Sprintf("caBundle %q", got)
 		}
@@ -174,7 +175,7 @@ func TestCertRotation(t *testing.T) {
 	// Rotate: deleting the Secret issues a new CA and certificate.
 	c.Kubectl(t, "delete", "secret", r.secret, "-n", r.namespace)
 	var second map[string][]byte
-	took = within(t, 60*time.Second, "a new CA and certificate", func() string {
+	took = wait.For(t, 60*time.Second, "a new CA and certificate", func() string {
 		r.running(t)
 		second = r.secretData(t)
 		if len(second["tls.crt"]) == 0 || len(second["ca.crt"]) == 0 || bytes.Equal(second["ca.crt"], first["ca.crt"]) {
@@ -184,7 +185,7 @@ func TestCertRotation(t *testing.T) {
 	})
 	t.Logf("rotated in %s", took.Round(time.Millisecond))
 	for _, p := range []string{"ratify-provider", "ratify-mutation-provider"} {
-		within(t, 30*time.Second, p+" caBundle rotated", func() string {
+		wait.For(t, 30*time.Second, p+" caBundle rotated", func() string {
 			if got := r.caBundle(t, p); got != string(second["ca.crt"]) {
 				return fmt.Sprintf("caBundle %q", got)
 			}
@@ -197,7 +198,7 @@ func TestCertRotation(t *testing.T) {
 	}
 	r.mount(t, second)
 	newLeaf := parseCert(t, second["tls.crt"])
-	within(t, 30*time.Second, "the new certificate served without a restart", func() string {
+	wait.For(t, 30*time.Second, "the new certificate served without a restart", func() string {
 		r.running(t)
 		got, err := r.served(t, string(second["ca.crt"]))
 		if err != nil {
@@ -217,7 +218,7 @@ func TestCertRotation(t *testing.T) {
 	}
 	// The second replica picks up the new certificate too.
 	r2.mount(t, second)
-	within(t, 30*time.Second, "the second replica serving the new certificate", func() string {
+	wait.For(t, 30*time.Second, "the second replica serving the new certificate", func() string {
 		r2.running(t)
 		if got, err := r2.served(t, string(second["ca.crt"])); err != nil || !bytes.Equal(got.Raw, newLeaf.Raw) {
 			return fmt.Sprintf("served: %v", err)

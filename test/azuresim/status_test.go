@@ -15,6 +15,7 @@ import (
 	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/engine/controller"
 	"github.com/seed-12b584bc/ratify/test/cluster"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // TestStoreStatusShowsRefusedExchange runs ratify's controllers (in this
@@ -67,7 +68,7 @@ func TestStoreStatusShowsRefusedExchange(t *testing.T) {
 	// verify waits for the guide's configuration and verifies signed.
 	verify := func() engine.Decision {
 		t.Helper()
-		waitFor(t, 60*time.Second, "the guide's configuration in force", func() string {
+		wait.For(t, 60*time.Second, "the guide's configuration in force", func() string {
 			if current.Load() == nil {
 				return "not yet"
 			}
@@ -79,7 +80,7 @@ func TestStoreStatusShowsRefusedExchange(t *testing.T) {
 		t.Fatalf("with the exchange refused: allow=%v %q", d.Allow, d.Reasons)
 	}
 	status := func() string { return k.Status(t, "store", "", "store-oras") }
-	took := waitFor(t, 30*time.Second, "the Store's status names the refusal", func() string {
+	took := wait.For(t, 30*time.Second, "the Store's status names the refusal", func() string {
 		if s := status(); !strings.HasPrefix(s, "false|") || !strings.Contains(s, acrName) || !strings.Contains(s, "no AcrPull role assignment") {
 			return s
 		}
@@ -92,27 +93,10 @@ func TestStoreStatusShowsRefusedExchange(t *testing.T) {
 	if d := verify(); !d.Allow {
 		t.Fatalf("with the exchange granted again: %q", d.Reasons)
 	}
-	waitFor(t, 30*time.Second, "the Store's status is a success again", func() string {
+	wait.For(t, 30*time.Second, "the Store's status is a success again", func() string {
 		if s := status(); s != "true|" {
 			return s
 		}
 		return ""
 	})
-}
-
-// waitFor polls check every 100ms until it returns "" and returns how long
-// that took; past limit it fails the test with check's last answer.
-func waitFor(t *testing.T, limit time.Duration, what string, check func() string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		msg := check()
-		if msg == "" {
-			return time.Since(start)
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not so after %s: %s", what, limit, msg)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -20,8 +19,6 @@ import (
 	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
-	"github.com/seed-12b584bc/ratify/test/cluster"
-	"github.com/seed-12b584bc/ratify/test/gatekeeper"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 	"github.com/seed-12b584bc/ratify/test/tools"
 )
@@ -96,23 +93,6 @@ func newBats(t *testing.T) *bats {
 	b.leaf = pki
 	b.cli.addKey(t, "leaf-test", pki)
 	return b
-}
-
-// newBatsStack is newStack without the simulated Azure: a control plane
-// and Gatekeeper calling the chart's Provider URLs.
-func newBatsStack(t *testing.T) *stack {
-	t.Helper()
-	s := &stack{helm: tools.Path(t, "helm")}
-	bin, err := buildOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.bin = bin
-	s.c = cluster.Start(t)
-	s.gk = gatekeeper.Start(t, s.c, gatekeeper.Options{Hosts: []string{
-		release + "." + ratifyNS, release + "." + ratifyNS + ".svc",
-	}})
-	return s
 }
 
 // image pushes a new image (fresh content, so a new digest no cache has
@@ -236,87 +216,6 @@ func (c *cliSigner) cosignSign(t testing.TB, ref string) {
 	t.Helper()
 	c.run(t, c.cosign, "sign", "--key", "cosign.key", "--tlog-upload=false", "--yes", "--allow-http-registry", "--allow-insecure-registry",
 		"--registry-username", c.user, "--registry-password", c.password, ref)
-}
-
-// kubectlRunIn is kubectlRun in namespace ns.
-func (s *stack) kubectlRunIn(ns, name, image string) (string, error) {
-	if _, err := s.c.TryKubectl("run", name, "--namespace", ns, "--image="+image, "--restart=Never"); err != nil {
-		return "", err
-	}
-	return s.c.TryKubectl("get", "pod", name, "--namespace", ns, "-o", "jsonpath={.spec.containers[0].image}")
-}
-
-// admittedIn is wantAdmitted for a pod in namespace ns; it returns the
-// image the pod runs.
-func (s *stack) admittedIn(t testing.TB, ns, name, image string) string {
-	t.Helper()
-	var got string
-	within(t, admissionWait, "kubectl run -n "+ns+" "+name+" --image="+image+" admitted", func() string {
-		pods++
-		img, err := s.kubectlRunIn(ns, fmt.Sprintf("%s-%d", name, pods), image)
-		if err != nil {
-			return err.Error()
-		}
-		got = img
-		return ""
-	})
-	if s.mutation && !strings.Contains(got, "@sha256:") {
-		t.Errorf("pod of %s runs %s: not pinned to a digest by the mutation", image, got)
-	}
-	t.Logf("kubectl run -n %s %s --image=%s: created, the pod runs %s", ns, name, image, got)
-	return got
-}
-
-// refusedIn is wantRefused for a pod in namespace ns: refused by
-// Gatekeeper naming the image and, when set, saying want.
-func (s *stack) refusedIn(t testing.TB, ns, name, image, want string) string {
-	t.Helper()
-	var msg string
-	within(t, admissionWait, "kubectl run -n "+ns+" "+name+" --image="+image+" refused", func() string {
-		pods++
-		_, err := s.kubectlRunIn(ns, fmt.Sprintf("%s-%d", name, pods), image)
-		if err == nil {
-			return "admitted"
-		}
-		if !errors.Is(err, cluster.ErrKubectl) {
-			t.Fatal(err)
-		}
-		msg = err.Error()
-		if !strings.Contains(msg, `admission webhook "validation.gatekeeper.sh" denied the request`) || !strings.Contains(msg, image) {
-			return "refused, but not by Gatekeeper naming the image: " + msg
-		}
-		if !strings.Contains(msg, want) {
-			return "refused, but without " + want + ": " + msg
-		}
-		return ""
-	})
-	t.Logf("kubectl run -n %s %s --image=%s: %s", ns, name, image, strings.TrimPrefix(msg, "kubectl failed: "))
-	return msg
-}
-
-// statusIn waits until resource (kind/name) in namespace ns ("" for a
-// cluster-wide one) has status.issuccess want and an error containing
-// wantErr, and returns the error.
-func (s *stack) statusIn(t testing.TB, ns, resource, want, wantErr string) string {
-	t.Helper()
-	args := []string{"get", resource, "-o", "jsonpath={.status.issuccess}|{.status.error}"}
-	if ns != "" {
-		args = append(args, "--namespace", ns)
-	}
-	var msg string
-	within(t, 60*time.Second, resource+" issuccess "+want, func() string {
-		out, err := s.c.TryKubectl(args...)
-		if err != nil {
-			return err.Error()
-		}
-		got, e, _ := strings.Cut(out, "|")
-		if got != want || !strings.Contains(e, wantErr) {
-			return out
-		}
-		msg = e
-		return ""
-	})
-	return msg
 }
 
 // copyAs is resource (kind/name) as a document of kind in namespace ns

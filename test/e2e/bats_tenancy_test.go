@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // batsNamespaced is "namespaced notation/cosign verifiers test": with the
@@ -136,7 +138,7 @@ func batsTLSRotation(t *testing.T, b *bats) {
 		// (the mutation webhook, first, already refuses the pod).
 		image := b.notationSigned(t)
 		var msg string
-		within(t, admissionWait, "a signed image refused while Gatekeeper distrusts ratify", func() string {
+		wait.For(t, admissionWait, "a signed image refused while Gatekeeper distrusts ratify", func() string {
 			pods++
 			_, err := s.kubectlRunIn("default", fmt.Sprintf("demo-%d", pods), image)
 			if err == nil {
@@ -153,7 +155,7 @@ func batsTLSRotation(t *testing.T, b *bats) {
 		patch := fmt.Sprintf(`{"data":{"tls.crt":%q,"tls.key":%q,"ca.crt":%q}}`,
 			base64.StdEncoding.EncodeToString(next.cert), base64.StdEncoding.EncodeToString(next.key), ca)
 		s.c.Kubectl(t, "patch", "secret", release+"-tls", "--namespace", ratifyNS, "--type=merge", "-p", patch)
-		took := within(t, 90*time.Second, "ratify serves the new certificate", func() string { return servedBy(next.caCert) })
+		took := wait.For(t, 90*time.Second, "ratify serves the new certificate", func() string { return servedBy(next.caCert) })
 		t.Logf("ratify serves the new certificate %s after the Secret changed", took.Round(10*time.Millisecond))
 		for _, p := range s.providers() {
 			s.gk.WaitProvider(t, p)

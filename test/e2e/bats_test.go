@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // TestRatifyScenarios runs the scenarios of Ratify v1.4.4's own
@@ -32,7 +33,7 @@ func TestRatifyScenarios(t *testing.T) {
 	g := &guide{t: t}
 	var b *bats
 	g.step("distribution registry (htpasswd); notation cert generate-test, cosign generate-key-pair", func() { b = newBats(t) })
-	g.step("control plane, Gatekeeper", func() { b.s = newBatsStack(t) })
+	g.step("control plane, Gatekeeper", func() { b.s = newClusterStack(t) })
 	s := b.s
 	g.step("kubectl create secret docker-registry for the registry, in ratify's namespace", func() {
 		s.c.Kubectl(t, "create", "secret", "docker-registry", regSecret, "--namespace", ratifyNS,
@@ -412,7 +413,7 @@ func batsKMPOverCertStore(t *testing.T, b *bats) {
 		s.c.Kubectl(t, "apply", "--namespace", ratifyNS, "-f", tempFile(t, "certstore.yaml", readRepo(t, bFile("certstore_inline_invalid.yaml")...)))
 		s.statusIn(t, ratifyNS, rCertSt+"/"+notationKMP, "true", "")
 		// ratify has taken the resource in, whatever it made of it.
-		within(t, 30*time.Second, "ratify's controllers take the CertificateStore", func() string {
+		wait.For(t, 30*time.Second, "ratify's controllers take the CertificateStore", func() string {
 			if l := s.ratify.Logs()[before:]; strings.Contains(l, "configuration applied") || strings.Contains(l, "configuration refused") {
 				return ""
 			}

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/seed-12b584bc/ratify/test/gatekeeper"
 	"github.com/seed-12b584bc/ratify/test/podproc"
 	"github.com/seed-12b584bc/ratify/test/tools"
+	"github.com/seed-12b584bc/ratify/test/wait"
 )
 
 // release is the guide's Helm release name; the chart's fullname, the
@@ -65,6 +67,16 @@ func repoRoot() string {
 // newStack starts everything but ratify's installation.
 func newStack(t testing.TB) *stack {
 	t.Helper()
+	s := newClusterStack(t)
+	s.cloud = newCloud(t)
+	s.signer = newSigner(t, s.cloud.net, s.cloud.acr)
+	return s
+}
+
+// newClusterStack is newStack without the simulated Azure: a control plane
+// and Gatekeeper calling the chart's Provider URLs.
+func newClusterStack(t testing.TB) *stack {
+	t.Helper()
 	s := &stack{helm: tools.Path(t, "helm")}
 	bin, err := buildOnce()
 	if err != nil {
@@ -77,8 +89,6 @@ func newStack(t testing.TB) *stack {
 	s.gk = gatekeeper.Start(t, s.c, gatekeeper.Options{Hosts: []string{
 		release + "." + ratifyNS, release + "." + ratifyNS + ".svc",
 	}})
-	s.cloud = newCloud(t)
-	s.signer = newSigner(t, s.cloud.net, s.cloud.acr)
 	return s
 }
 
@@ -159,6 +169,17 @@ func (s *stack) start(t testing.TB) {
 		}
 		env = s.cloud.webhookEnv(id)
 	}
+	// The container's ports are the chart's, fixed: another process on one
+	// of them would answer in ratify's place, or make it exit.
+	for _, c := range d.Spec.Template.Spec.Containers {
+		for _, p := range c.Ports {
+			ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p.ContainerPort))
+			if err != nil {
+				t.Fatalf("port %d of the chart's Deployment (%s) is taken on this machine: %v", p.ContainerPort, p.Name, err)
+			}
+			ln.Close()
+		}
+	}
 	s.ratify = podproc.Run(t, d, podproc.Options{Config: s.c.Config, Namespace: ratifyNS, Binary: s.bin, Env: env})
 	t.Logf("ratify runs as %s", strings.Join(s.ratify.Args[1:], " "))
 	s.waitReady(t)
@@ -167,7 +188,7 @@ func (s *stack) start(t testing.TB) {
 // waitReady waits for the health port's /readyz.
 func (s *stack) waitReady(t testing.TB) {
 	t.Helper()
-	within(t, 90*time.Second, "ratify ready", func() string {
+	wait.For(t, 90*time.Second, "ratify ready", func() string {
 		if done, err := s.ratify.Exited(); done {
 			t.Fatalf("ratify exited: %v\n%s", err, s.ratify.Logs())
 		}
@@ -186,28 +207,16 @@ func (s *stack) waitReady(t testing.TB) {
 	})
 }
 
-// within polls check every 200ms until it returns "" and returns how long
-// that took; past limit it fails the test with check's last answer.
-func within(t testing.TB, limit time.Duration, what string, check func() string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		msg := check()
-		if msg == "" {
-			return time.Since(start)
-		}
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not so after %s: %s", what, limit, msg)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+// kubectlRun is `kubectl run name --image=image` in namespace default.
+func (s *stack) kubectlRun(name, image string) (string, error) {
+	return s.kubectlRunIn("default", name, image)
 }
 
-// kubectlRun is `kubectl run name --image=image` in namespace default: the
+// kubectlRunIn is `kubectl run name --image=image` in namespace ns: the
 // pod's image as created, or kubectl's error (Gatekeeper's message).
-func (s *stack) kubectlRun(name, image string) (string, error) {
-	if _, err := s.c.TryKubectl("run", name, "--namespace", "default", "--image="+image, "--restart=Never"); err != nil {
+func (s *stack) kubectlRunIn(ns, name, image string) (string, error) {
+	if _, err := s.c.TryKubectl("run", name, "--namespace", ns, "--image="+image, "--restart=Never"); err != nil {
 		return "", err
 	}
-	return s.c.TryKubectl("get", "pod", name, "--namespace", "default", "-o", "jsonpath={.spec.containers[0].image}")
+	return s.c.TryKubectl("get", "pod", name, "--namespace", ns, "-o", "jsonpath={.spec.containers[0].image}")
 }
