@@ -10,8 +10,7 @@ import (
 )
 
 // The per-repository clients of a registry store are bounded, however many
-// repositories images name, and a remembered one is reused (it holds the
-// referrers-API probe result).
+// repositories images name, and a remembered one is reused.
 func TestRepositoryClientsBounded(t *testing.T) {
 	b, err := newRemote(withDefaults(Config{Type: TypeRemote}), Options{})
 	if err != nil {
@@ -31,6 +30,20 @@ func TestRepositoryClientsBounded(t *testing.T) {
 
 // The auth cache keeps schemes and tokens within its bounds, and answers
 // what it keeps as oras-go's cache does.
+// The hosts remembered without the referrers API are bounded too.
+func TestNoAPIHostsBounded(t *testing.T) {
+	c := newNoAPIHosts()
+	for i := 0; i < 3*maxNoAPIHosts; i++ {
+		c.add(fmt.Sprintf("r%d.example.com", i))
+	}
+	if n := c.hosts.Size(); n > maxNoAPIHosts {
+		t.Fatalf("%d hosts kept, bound %d", n, maxNoAPIHosts)
+	}
+	if !c.has(fmt.Sprintf("r%d.example.com", 3*maxNoAPIHosts-1)) {
+		t.Fatal("the last host seen was forgotten")
+	}
+}
+
 func TestAuthCacheBounded(t *testing.T) {
 	c := newBoundedAuthCache()
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
@@ -97,10 +99,12 @@ type remoteBackend struct {
 	port443 map[string]bool
 
 	mu sync.Mutex
-	// One Repository per repository name: a Repository remembers whether
-	// its registry has the referrers API, so the probe is made once. At
-	// most maxRepositories are remembered; an evicted one probes again.
+	// One Repository per repository name, for everything but referrer
+	// listings (which set the referrers capability a Repository keeps for
+	// good, see referrers). At most maxRepositories are remembered.
 	repos *lru.Cache[string, *remote.Repository]
+	// noAPI are the hosts seen without the referrers API.
+	noAPI *noAPIHosts
 }
 
 // maxRepositories bounds the repository clients a registry store keeps.
@@ -128,7 +132,8 @@ func newRemote(cfg Config, opts Options) (*remoteBackend, error) {
 	policy := cfg.Retry.withDefaults()
 	// The budget counts every attempt; the retry policy does not retry its refusal.
 	var rt http.RoundTripper = &retry.Transport{Base: budgetTransport{next: base}, Policy: func() retry.Policy { return policy }}
-	b := &remoteBackend{cfg: cfg, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{}}
+	b := &remoteBackend{cfg: cfg, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{},
+		noAPI: newNoAPIHosts()}
 	credential := cfg.Auth
 	if cfg.Provider != nil {
 		var wrapAuth func(http.RoundTripper) http.RoundTripper
@@ -177,17 +182,20 @@ func (b *remoteBackend) repo(ref Reference) *remote.Repository {
 	if r, ok := b.repos.Get(ref.Name()); ok {
 		return r
 	}
-	host := b.dialHost(ref.Registry)
-	r := &remote.Repository{
+	r := b.newRepo(ref)
+	b.repos.Add(ref.Name(), r, 1)
+	return r
+}
+
+func (b *remoteBackend) newRepo(ref Reference) *remote.Repository {
+	return &remote.Repository{
 		Client:           b.client,
-		Reference:        registry.Reference{Registry: host, Repository: ref.Repository},
+		Reference:        registry.Reference{Registry: b.dialHost(ref.Registry), Repository: ref.Repository},
 		PlainHTTP:        b.cfg.PlainHTTP,
 		MaxMetadataBytes: b.cfg.MaxManifestBytes,
 		// A registry could page forever; no image has anywhere near this many.
 		ReferrerListMaxPages: 100,
 	}
-	b.repos.Add(ref.Name(), r, 1)
-	return r
 }
 
 // dialHost is where the registry of a (normalised) reference is reached.
@@ -205,13 +213,36 @@ func (b *remoteBackend) resolve(ctx context.Context, ref Reference) (ocispec.Des
 	return b.repo(ref).Resolve(ctx, ref.Object())
 }
 
+// referrers lists subject's referrers with the OCI 1.1 API, following its
+// Link pagination, or with the `sha256-<hex>` tag schema on a host without
+// the API. Which one a host serves is remembered per host (noAPIHosts):
+// the API is asked unless the host answered it with 404 recently, and a
+// 404 sends this listing, and the host's next ones, to the tag schema.
+// Each page's request and bytes are charged to the budget by the
+// transport, which refuses the next page once it is spent.
 func (b *remoteBackend) referrers(ctx context.Context, subject Reference, artifactType string) ([]ocispec.Descriptor, error) {
+	host := b.dialHost(subject.Registry)
+	if b.noAPI.has(host) {
+		return b.listReferrers(ctx, subject, artifactType, false)
+	}
+	out, err := b.listReferrers(ctx, subject, artifactType, true)
+	if errors.Is(err, errdef.ErrUnsupported) {
+		b.noAPI.add(host)
+		return b.listReferrers(ctx, subject, artifactType, false)
+	}
+	return out, err
+}
+
+// listReferrers lists with the API or with the tag schema, on a
+// Repository of its own: oras-go's Repository keeps the first capability
+// it is given (or finds) for its lifetime, the host's answer may change.
+func (b *remoteBackend) listReferrers(ctx context.Context, subject Reference, artifactType string, api bool) ([]ocispec.Descriptor, error) {
+	r := b.newRepo(subject)
+	if err := r.SetReferrersCapability(api); err != nil {
+		return nil, err
+	}
 	var out []ocispec.Descriptor
-	// Referrers uses the OCI 1.1 API, follows its Link pagination, and falls
-	// back to the `sha256-<hex>` tag schema when the registry lacks the API.
-	// Each page's request and bytes are charged to the budget by the
-	// transport, which refuses the next page once it is spent.
-	err := b.repo(subject).Referrers(ctx, ocispec.Descriptor{Digest: subject.Digest}, artifactType,
+	err := r.Referrers(ctx, ocispec.Descriptor{Digest: subject.Digest}, artifactType,
 		func(page []ocispec.Descriptor) error {
 			out = append(out, page...)
 			return nil

@@ -392,19 +392,41 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	return out, nil
 }
 
+// listReferrers asks for the referrer list and, with cosign enabled,
+// cosign's `.sig` tag at once: neither needs the other's answer, so the
+// two cost one round trip. The budget in ctx is charged for both as ever.
 func (s *Store) listReferrers(ctx context.Context, c *configured, ref Reference) ([]ocispec.Descriptor, error) {
+	var (
+		sig      ocispec.Descriptor
+		found    bool
+		sigErr   error
+		sigReady chan struct{}
+	)
+	if c.cfg.CosignEnabled {
+		sigReady = make(chan struct{})
+		go func() {
+			defer close(sigReady)
+			// A panic here could not reach the builtin's recovery.
+			defer func() {
+				if p := recover(); p != nil {
+					sigErr = &Error{Op: "referrers", Ref: ref.String(), Kind: ErrUnavailable, Err: fmt.Errorf("reading cosign's signature tag: %v", p)}
+				}
+			}()
+			sig, found, sigErr = s.cosignSignature(ctx, c, ref)
+		}()
+	}
 	list, err := c.backend.referrers(ctx, ref, "")
+	if sigReady != nil {
+		<-sigReady
+	}
 	if err != nil {
 		return nil, wrap("referrers", ref.String(), err)
 	}
-	if c.cfg.CosignEnabled {
-		sig, found, err := s.cosignSignature(ctx, c, ref)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			list = append(list, sig)
-		}
+	if sigErr != nil {
+		return nil, sigErr
+	}
+	if found {
+		list = append(list, sig)
 	}
 	if list == nil {
 		list = []ocispec.Descriptor{}
