@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
+)
+
+// provider is how to start one implementation of the external-data
+// provider: both serve Gatekeeper's wire format over mutual TLS from the
+// same certificate directory and client CA, with a decision cache of an
+// hour, everything else at its defaults (log level info included).
+type provider struct {
+	name     string
+	bin      string
+	args     []string
+	addrFlag string
+	env      []string
+	dir      string // where each start gets a fresh home and its log
+	starts   int
+}
+
+// ratifyProvider is ratify serve with resources (a Store, inline KMPs, a
+// notation and a cosign Verifier, as a cluster would have them).
+func ratifyProvider(bin, dir, resources string, f sample.TLSFiles) *provider {
+	return &provider{name: "ratify", bin: bin, addrFlag: "--addr", dir: dir, args: []string{"serve", "-c", resources,
+		"--metrics-addr", "-", "--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}}
+}
+
+// peerProvider is Ratify v1.4.4 out of a cluster: `ratify serve` with a
+// config.json. Its verification cache is off unless --cache-enabled (the
+// chart turns it on); --cache-ttl is its lifetime, 10s by default.
+func peerProvider(bin, dir, config string, f sample.TLSFiles) *provider {
+	return &provider{name: "Ratify v1.4.4", bin: bin, addrFlag: "--http", dir: dir, args: []string{"serve", "-c", config,
+		"--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-enabled", "--cache-ttl", "1h"}}
+}
+
+// running is a started provider and a client for it.
+type running struct {
+	*process
+	client *http.Client
+	url    string
+}
+
+// start runs p with a new, empty home: Ratify keeps the blobs it fetched
+// in an on-disk cache under it (~/.ratify/local_oras_cache), which would
+// make a later "cold" start warm.
+func (p *provider) start(f sample.TLSFiles, conc int, env ...string) (*running, error) {
+	p.starts++
+	home := filepath.Join(p.dir, fmt.Sprintf("home-%d", p.starts))
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	proc, err := startProcess(p.bin, p.args, p.addrFlag, append(append([]string{"HOME=" + home}, p.env...), env...), filepath.Join(p.dir, fmt.Sprintf("serve-%d.log", p.starts)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p.name, err)
+	}
+	client, err := mtlsClient(f, conc)
+	if err != nil {
+		proc.stop()
+		return nil, err
+	}
+	return &running{process: proc, client: client, url: "https://" + proc.addr + "/ratify/gatekeeper/v1/verify"}, nil
+}
+
+// ratifyResources trusts tr the way a cluster configures ratify: the
+// certificate and the key in inline KMPs, a notation Verifier trusting the
+// certificate's subject, a cosign trust policy with the key. The Store
+// keeps referrer lists for the run, as the decision cache keeps verdicts.
+func ratifyResources(tr trust) string {
+	return sample.Resources(sample.Trust{CertificatePEM: tr.certPEM, Subject: tr.subject, KeyPEM: tr.keyPEM,
+		StoreParameters: "referrersCacheTTL: 1h"})
+}
+
+// peerConfig is the same trust in Ratify v1.4.4's config.json: the
+// certificate file as the notation verifier's verificationCerts (its
+// ca:certs trust store), the same trusted identity, the key file in a
+// cosign trust policy without transparency log (there is none here, and
+// ratify's trust policy does not ask for it), the config policy.
+func peerConfig(tr trust) ([]byte, error) {
+	cfg := map[string]any{
+		"store": map[string]any{"version": "1.0.0", "plugins": []any{
+			map[string]any{"name": "oras", "cosignEnabled": true, "useHttp": true},
+		}},
+		"policy": map[string]any{"version": "1.0.0", "plugin": map[string]any{"name": "configPolicy"}},
+		"verifier": map[string]any{"version": "1.0.0", "plugins": []any{
+			map[string]any{
+				"name":              "notation",
+				"artifactTypes":     "application/vnd.cncf.notary.signature",
+				"verificationCerts": []string{tr.certFile},
+				"trustPolicyDoc": map[string]any{"version": "1.0", "trustPolicies": []any{map[string]any{
+					"name":                  "default",
+					"registryScopes":        []string{"*"},
+					"signatureVerification": map[string]any{"level": "strict"},
+					"trustStores":           []string{"ca:certs"},
+					"trustedIdentities":     []string{"x509.subject: " + tr.subject},
+				}}},
+			},
+			map[string]any{
+				"name":          "cosign",
+				"artifactTypes": "application/vnd.dev.cosign.artifact.sig.v1+json",
+				"trustPolicies": []any{map[string]any{
+					"name":       "default",
+					"scopes":     []string{"*"},
+					"keys":       []any{map[string]any{"file": tr.keyFile}},
+					"tLogVerify": false,
+				}},
+			},
+		}},
+	}
+	return json.MarshalIndent(cfg, "", "  ")
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seed-12b584bc/ratify/test/tools"
+)
+
+// coldRun is one provider's cold verifications in one round.
+type coldRun struct {
+	images  int
+	elapsed time.Duration   // wall time over the signed images
+	cpu     time.Duration   // the provider's CPU over them
+	lat     []time.Duration // per request, 1-key runs
+	reqs    [nKinds]int64   // registry requests by kind, 1-key runs
+	count   [nKinds]int
+	total   int64 // registry requests, 10-key runs
+}
+
+func (c coldRun) rate() float64 { return float64(c.images) / c.elapsed.Seconds() }
+
+func (c coldRun) cpuPerImage() time.Duration { return c.cpu / time.Duration(c.images) }
+
+// warmRun is one in-flight level on cached verdicts.
+type warmRun struct {
+	conc, keys int
+	elapsed    time.Duration
+	lat        []time.Duration
+	cpu        time.Duration
+	reqs       int64
+}
+
+func (w warmRun) rate() float64 { return float64(w.keys) / w.elapsed.Seconds() }
+
+// peerFigures are one provider's measurements.
+type peerFigures struct {
+	check         string
+	cold1, cold10 []coldRun
+	warm          []warmRun
+	quiet         []warmRun // the first level again, both logging at warn
+	rssKeys       int
+	rss           int64
+}
+
+// medianRate is the median over rounds of images/s.
+func medianRate(runs []coldRun) float64 {
+	rs := make([]float64, len(runs))
+	for i, r := range runs {
+		rs[i] = r.rate()
+	}
+	sort.Float64s(rs)
+	return rs[len(rs)/2]
+}
+
+// pooled sums the rounds.
+func pooled(runs []coldRun) coldRun {
+	var p coldRun
+	for _, r := range runs {
+		p.images += r.images
+		p.elapsed += r.elapsed
+		p.cpu += r.cpu
+		p.lat = append(p.lat, r.lat...)
+		p.total += r.total
+		for k := range p.reqs {
+			p.reqs[k] += r.reqs[k]
+			p.count[k] += r.count[k]
+		}
+	}
+	return p
+}
+
+func (c coldRun) perImage(k kind) float64 { return float64(c.reqs[k]) / float64(c.count[k]) }
+
+// row is one figure for both providers; lower says whether less is
+// better (times, CPU, requests, memory), which the table says.
+type row struct {
+	name   string
+	a, b   float64
+	format string
+	lower  bool
+}
+
+// machineInfo is what the table's heading says about the run.
+type machineInfo struct {
+	date, cpu, kernel, memory, versions, loadStart string
+	cores                                          int
+}
+
+// describe reads the machine and the versions measured.
+func describe(o peerOptions, registry, notation, cosign *string) machineInfo {
+	m := machineInfo{date: time.Now().UTC().Format("2006-01-02 15:04 MST"), cores: runtime.NumCPU(), loadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.kernel = "Linux " + strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			m.memory = fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+		}
+	}
+	commit := "?"
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
+		commit = strings.TrimSpace(string(out))
+	}
+	m.versions = fmt.Sprintf("ratify %s (%s, commit %s); Ratify %s (%s); both built with %s; distribution registry %s, notation %s, cosign %s",
+		o.ratify, "this tree", commit, stamp("ratify-v1.4.4", "v1.4.4"), o.peer, runtime.Version(),
+		stamp("registry", "?"), stamp("notation", "?"), stamp("cosign", "?"))
+	return m
+}
+
+// stamp is the version a test tool was built from (install.sh's stamp).
+func stamp(name, def string) string {
+	b, err := os.ReadFile(filepath.Join(tools.Dir(), "bin", "."+name+".version"))
+	if err != nil {
+		return def
+	}
+	s := strings.TrimSpace(string(b))
+	return s[strings.LastIndexByte(s, '@')+1:]
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-in-flight: %q is not a positive number", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// printTable prints the heading and one table of both providers, to
+// stdout and to o.out.
+func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) error {
+	var sb strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	w("## ratify and Ratify v1.4.4, same machine, same run\n\n")
+	w("- date: %s\n", m.date)
+	w("- machine: %s, %d cores, %s, %s; load average (1, 5, 15 min) %s at the start, %s at the end\n",
+		m.cpu, m.cores, m.memory, m.kernel, m.loadStart, loadAvg())
+	w("- versions: %s\n", m.versions)
+	w("- images: %d notation-signed and %d cosign-signed (signed by the CLIs), %d unsigned, 1 signed by an untrusted notation certificate and 1 by an untrusted cosign key, one repository each, on the distribution registry (tag schema, no referrers API), plain HTTP on loopback; keys are digest references\n",
+		o.signed, o.signed, o.unsigned)
+	w("- transport: mutual TLS 1.3 on loopback, Gatekeeper's ProviderRequest at /ratify/gatekeeper/v1/verify; both providers at their defaults but for a verdict cache of 1h (Ratify: --cache-enabled --cache-ttl 1h)\n")
+	w("- cold: %d rounds, each on a new process of each provider (the order alternating), one request at a time; images/s is the median round, the rest pooled over rounds\n\n", o.rounds)
+
+	ca, cb := pooled(a.cold1), pooled(b.cold1)
+	ta, tb := pooled(a.cold10), pooled(b.cold10)
+	rows := []row{
+		{name: "cold, 1 key a request: images/s", a: medianRate(a.cold1), b: medianRate(b.cold1), format: "%.0f"},
+		{name: "cold, 1 key a request: p50 ms", a: ms(percentile(ca.lat, 50)), b: ms(percentile(cb.lat, 50)), format: "%.2f", lower: true},
+		{name: "cold, 1 key a request: p99 ms", a: ms(percentile(ca.lat, 99)), b: ms(percentile(cb.lat, 99)), format: "%.2f", lower: true},
+		{name: "cold, 10 keys a request: images/s", a: medianRate(a.cold10), b: medianRate(b.cold10), format: "%.0f"},
+		{name: "cold: provider CPU per verification, ms (1 key a request)", a: ms(ca.cpuPerImage()), b: ms(cb.cpuPerImage()), format: "%.2f", lower: true},
+		{name: "cold: provider CPU per verification, ms (10 keys a request)", a: ms(ta.cpuPerImage()), b: ms(tb.cpuPerImage()), format: "%.2f", lower: true},
+		{name: "registry requests per cold verification: notation-signed", a: ca.perImage(notationSigned), b: cb.perImage(notationSigned), format: "%.2f", lower: true},
+		{name: "registry requests per cold verification: cosign-signed", a: ca.perImage(cosignSigned), b: cb.perImage(cosignSigned), format: "%.2f", lower: true},
+		{name: "registry requests per cold verification: average of the two", a: (ca.perImage(notationSigned) + ca.perImage(cosignSigned)) / 2,
+			b: (cb.perImage(notationSigned) + cb.perImage(cosignSigned)) / 2, format: "%.2f", lower: true},
+		{name: "registry requests per cold verification: unsigned", a: ca.perImage(unsigned), b: cb.perImage(unsigned), format: "%.2f", lower: true},
+		{name: "registry requests per cold verification: 10 keys a request", a: float64(ta.total) / float64(ta.images),
+			b: float64(tb.total) / float64(tb.images), format: "%.2f", lower: true},
+	}
+	var cachedA, cachedB int64
+	warm := func(a, b []warmRun, note string) {
+		for i := range a {
+			wa, wb := a[i], b[i]
+			pre := fmt.Sprintf("warm, 10 keys a request, %d in flight%s: ", wa.conc, note)
+			rows = append(rows,
+				row{name: pre + "keys/s", a: wa.rate(), b: wb.rate(), format: "%.0f"},
+				row{name: pre + "p50 ms", a: ms(percentile(wa.lat, 50)), b: ms(percentile(wb.lat, 50)), format: "%.2f", lower: true},
+				row{name: pre + "p99 ms", a: ms(percentile(wa.lat, 99)), b: ms(percentile(wb.lat, 99)), format: "%.2f", lower: true},
+				row{name: pre + "provider CPU per key, µs", a: us(wa.cpu, wa.keys), b: us(wb.cpu, wb.keys), format: "%.1f", lower: true},
+			)
+			cachedA += wa.reqs
+			cachedB += wb.reqs
+		}
+	}
+	warm(a.warm, b.warm, "")
+	warm(a.quiet, b.quiet, ", both logging at warn")
+	rows = append(rows,
+		row{name: "registry requests while cached (all warm runs)", a: float64(cachedA), b: float64(cachedB), format: "%.0f", lower: true},
+		row{name: fmt.Sprintf("peak resident memory after %d keys, MiB", a.rssKeys), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
+	)
+
+	w("| figure | ratify | Ratify v1.4.4 | ratio (ratify ÷ Ratify) |\n|---|--:|--:|--:|\n")
+	w("| check: %d verdicts as expected in every round (signed allowed; unsigned and untrusted denied) | %s | %s | |\n", nImages, a.check, b.check)
+	for _, r := range rows {
+		better := "higher is better"
+		if r.lower {
+			better = "lower is better"
+		}
+		w("| %s | "+r.format+" | "+r.format+" | %s (%s) |\n", r.name, r.a, r.b, ratio(r.a, r.b), better)
+	}
+	fmt.Print("\n" + sb.String())
+	if o.out == "" {
+		return nil
+	}
+	return os.WriteFile(o.out, []byte(sb.String()), 0o644)
+}
+
+func us(d time.Duration, keys int) float64 {
+	return float64(d) / float64(time.Microsecond) / float64(keys)
+}
+
+func ratio(a, b float64) string {
+	switch {
+	case a == 0 && b == 0:
+		return "="
+	case b == 0 || math.IsNaN(a/b):
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
