@@ -4,7 +4,7 @@ GO      ?= go
 BIN     ?= bin
 PKGS    ?= ./...
 
-.PHONY: all build run test e2e tools lint fmt fuzz clean demo generate library bench policy-fixtures image
+.PHONY: all build run test e2e tools lint fmt fuzz clean demo generate library bench bench-compare policy-fixtures image
 
 all: build
 
@@ -84,6 +84,16 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./engine/... ./test/azuresim/
 	test/tools/install.sh etcd kube-apiserver kubectl gatekeeper helm notation cosign registry
 	$(GO) test -run '^$$' -bench Admission -benchtime 1x ./test/e2e/
+
+## bench-compare: ratify beside Ratify v1.4.4 (built from its module by test/tools, a peer,
+## never a dependency) in one run: the same distribution registry, images signed by the real
+## notation and cosign CLIs, mTLS and load; one table with the ratios, also in
+## bin/bench-compare.md. COMPARE_FLAGS scales it (e.g. -rounds 1 -warm 2000; see
+## go run ./test/loadgen peer -h).
+COMPARE_FLAGS ?=
+bench-compare: build
+	test/tools/install.sh registry notation cosign ratify-v1.4.4
+	$(GO) run ./test/loadgen peer -ratify $(BIN)/ratify -out $(BIN)/bench-compare.md $(COMPARE_FLAGS)
 
 ## image: the container image (the Dockerfile's, built without Docker) for PLATFORMS as an
 ## OCI index: pushed to IMAGE=<ref> (IMAGE_INSECURE=1 for a plain-HTTP registry; loopback
