@@ -447,8 +447,9 @@ reasons[m] {
 // TestCertificateStoreCannotReplaceClusterProvider: a CertificateStore is
 // namespaced. A tenant's, named like the cluster's key management provider,
 // must not stand in for it: the cluster Verifier keeps trusting only the
-// cluster's certificates, in every namespace. In ratify's own namespace a
-// bare-name collision is a configuration error, never an overwrite.
+// cluster's certificates, in every namespace. In ratify's own namespace,
+// where a CertificateStore is also known by its bare name, the key
+// management provider takes precedence (as in Ratify), never an overwrite.
 func TestCertificateStoreCannotReplaceClusterProvider(t *testing.T) {
 	w := newWorld(t)
 	certStore := func(ns string) string {
@@ -469,9 +470,20 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.New(context.Background(), res, engine.Options{Namespace: "ratify-system"})
-	if err == nil || !strings.Contains(err.Error(), "certs-kmp") || !strings.Contains(err.Error(), "duplicate") {
-		t.Fatalf("a CertificateStore in ratify's namespace named like a KeyManagementProvider: %v", err)
+	e, err := engine.New(context.Background(), res, engine.Options{Namespace: "ratify-system"})
+	if err != nil {
+		t.Fatalf("a CertificateStore in ratify's namespace named like a KeyManagementProvider failed the configuration: %v", err)
+	}
+	if warn := strings.Join(e.Warnings(), "\n"); !strings.Contains(warn, "CertificateStore ratify-system/certs-kmp") || !strings.Contains(warn, "takes precedence") {
+		t.Errorf("warnings %q do not say the CertificateStore is left out", warn)
+	}
+	for _, ns := range []string{"", "default", "ratify-system"} {
+		if d := e.Evaluate(context.Background(), w.images["other-ca"], ns); d.Allow {
+			t.Errorf("namespace %q: the CertificateStore's certificate was trusted", ns)
+		}
+		if d := e.Evaluate(context.Background(), w.images["notation"], ns); !d.Allow {
+			t.Errorf("namespace %q: the KeyManagementProvider's certificate is no longer trusted: %q", ns, d.Reasons)
+		}
 	}
 }
 
