@@ -184,14 +184,11 @@ func parseKey(i int, item any) (Key, bool, error) {
 	default:
 		return Key{}, false, fmt.Errorf("%s: want a kmp.keys object or a PEM string, got %s", label, decl.TypeName(item))
 	}
-	pub, err := parsePublicKeyPEM(pemText)
+	p, err := loadKey(pemText)
 	if err != nil {
 		return Key{}, false, fmt.Errorf("%s: %w", label, err)
 	}
-	k.PublicKey = pub
-	if k.Algorithm, k.schemes, err = schemesFor(pub); err != nil {
-		return Key{}, false, fmt.Errorf("%s: %w", label, err)
-	}
+	k.PublicKey, k.Algorithm, k.schemes = p.pub, p.alg, p.schemes
 	return k, true, nil
 }
 
