@@ -126,7 +126,6 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	}
 	e.observeCache(false)
 	ch := e.shared.flight.DoChan(key.String(), func() (any, error) {
-		growStack()
 		// Its own deadline: the first caller going away must not fail
 		// the others that joined this evaluation.
 		ectx, cancel := context.WithTimeout(oras.WithBudget(context.WithoutCancel(ctx), budget), e.shared.opts.DecisionTimeout)
