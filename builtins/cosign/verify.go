@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	sigcosign "github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/cosign/bundle"
@@ -121,8 +122,13 @@ func (vr Verifier) Verify(ctx context.Context, store Source, subject oras.Refere
 		rekor = defaultRekorKeys
 	}
 	v := &verification{store: store, subject: subject, hash: h, opts: &o, rekor: rekor}
-	for _, d := range descs {
-		v.manifest(ctx, d)
+	// The manifests, then the signed payloads they name, are fetched at
+	// once (bounded); the signatures are then verified one by one.
+	manifests := make([]fetchedManifest, len(descs))
+	oras.Parallel(len(descs), func(i int) { manifests[i] = v.fetchManifest(ctx, descs[i]) })
+	v.fetchPayloads(ctx, manifests)
+	for i, d := range descs {
+		v.manifest(ctx, d, manifests[i])
 	}
 	return v.report(subj)
 }
@@ -154,8 +160,99 @@ type verification struct {
 	transient bool
 }
 
-// manifest verifies every simple-signing layer of one signature manifest.
-func (v *verification) manifest(ctx context.Context, desc ocispec.Descriptor) {
+// fetchedManifest is what was read of one signature manifest: the
+// manifest and the payloads of the layers verified (by layer index), or
+// why the manifest could not be read.
+type fetchedManifest struct {
+	m         *ocispec.Manifest
+	failure   string
+	transient bool
+	payloads  map[int]fetchedPayload
+}
+
+type payloadKey struct {
+	digest digest.Digest
+	size   int64
+}
+
+type fetchedPayload struct {
+	body []byte
+	err  error
+}
+
+// fetchManifest reads and decodes the signature manifest desc.
+func (v *verification) fetchManifest(ctx context.Context, desc ocispec.Descriptor) fetchedManifest {
+	raw, err := v.store.Fetch(ctx, v.subject, desc)
+	if err != nil {
+		return fetchedManifest{failure: "cannot fetch the signature manifest: " + err.Error(), transient: oras.IsTransient(err)}
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fetchedManifest{failure: "the signature manifest is not an image manifest: " + err.Error()}
+	}
+	return fetchedManifest{m: &m}
+}
+
+// signatureLayers are the indexes of the simple-signing layers of m that
+// are verified, and how many there are in all.
+func signatureLayers(m *ocispec.Manifest) (layers []int, all int) {
+	for i, l := range m.Layers {
+		if l.MediaType == SimpleSigningMediaType {
+			layers = append(layers, i)
+		}
+	}
+	all = len(layers)
+	if len(layers) > maxLayersPerManifest {
+		layers = layers[:maxLayersPerManifest]
+	}
+	return layers, all
+}
+
+// fetchPayloads reads, at once (bounded), the payload of every layer that
+// layer will verify: those whose signature annotation can be checked.
+func (v *verification) fetchPayloads(ctx context.Context, manifests []fetchedManifest) {
+	type job struct{ manifest, layer, fetch int }
+	var (
+		jobs    []job
+		fetches []ocispec.Descriptor
+		// A payload named twice (the same signature in two manifests) is
+		// read once, as the store's content cache would have it.
+		seen = map[payloadKey]int{}
+	)
+	for i := range manifests {
+		fm := &manifests[i]
+		if fm.m == nil {
+			continue
+		}
+		fm.payloads = map[int]fetchedPayload{}
+		layers, _ := signatureLayers(fm.m)
+		for _, l := range layers {
+			d := fm.m.Layers[l]
+			if checkLayer(d) != "" {
+				continue
+			}
+			key := payloadKey{d.Digest, d.Size}
+			k, ok := seen[key]
+			if !ok {
+				k = len(fetches)
+				seen[key] = k
+				fetches = append(fetches, d)
+			}
+			jobs = append(jobs, job{i, l, k})
+		}
+	}
+	got := make([]fetchedPayload, len(fetches))
+	oras.Parallel(len(fetches), func(k int) {
+		got[k].body, got[k].err = v.store.Fetch(ctx, v.subject, fetches[k])
+	})
+	for _, j := range jobs {
+		manifests[j.manifest].payloads[j.layer] = got[j.fetch]
+	}
+}
+
+// manifest verifies every simple-signing layer of one signature manifest,
+// from what was fetched of it.
+func (v *verification) manifest(ctx context.Context, desc ocispec.Descriptor, fm fetchedManifest) {
 	entry := func() report.Signature {
 		return report.Signature{Digest: desc.Digest.String(), ArtifactType: desc.ArtifactType}
 	}
@@ -164,65 +261,68 @@ func (v *verification) manifest(ctx context.Context, desc ocispec.Descriptor) {
 		s.Error = oneLine(err)
 		v.sigs = append(v.sigs, s)
 	}
-	raw, err := v.store.Fetch(ctx, v.subject, desc)
-	if err != nil {
-		v.transient = v.transient || oras.IsTransient(err)
-		failed("cannot fetch the signature manifest: " + err.Error())
+	if fm.m == nil {
+		v.transient = v.transient || fm.transient
+		failed(fm.failure)
 		return
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		failed("the signature manifest is not an image manifest: " + err.Error())
-		return
-	}
-	var layers []int
-	for i, l := range m.Layers {
-		if l.MediaType == SimpleSigningMediaType {
-			layers = append(layers, i)
-		}
-	}
+	m := fm.m
+	layers, all := signatureLayers(m)
 	if len(layers) == 0 {
 		failed("the signature manifest has no " + SimpleSigningMediaType + " layer")
 		return
 	}
-	if len(layers) > maxLayersPerManifest {
-		v.opts.Warnings = append(v.opts.Warnings, fmt.Sprintf("signature manifest %s: only the first %d of %d signatures were examined", desc.Digest, maxLayersPerManifest, len(layers)))
-		layers = layers[:maxLayersPerManifest]
+	if all > len(layers) {
+		v.opts.Warnings = append(v.opts.Warnings, fmt.Sprintf("signature manifest %s: only the first %d of %d signatures were examined", desc.Digest, maxLayersPerManifest, all))
 	}
 	for _, i := range layers {
 		s := entry()
 		if len(m.Layers) > 1 {
 			s.Details = map[string]any{"layer": i}
 		}
-		v.layer(ctx, m.Layers[i], &s)
+		p, fetched := fm.payloads[i]
+		v.layer(ctx, m.Layers[i], p, fetched, &s)
 		s.Error = oneLine(s.Error)
 		v.sigs = append(v.sigs, s)
 	}
 }
 
-// layer verifies one signature: the payload blob with the signature in its
-// descriptor's annotations.
-func (v *verification) layer(ctx context.Context, layer ocispec.Descriptor, s *report.Signature) {
+// checkLayer says what makes a signature layer unverifiable before its
+// payload is read ("" for nothing).
+func checkLayer(layer ocispec.Descriptor) string {
+	b64sig := layer.Annotations[static.SignatureAnnotationKey]
+	if b64sig == "" {
+		return "the signature layer has no " + static.SignatureAnnotationKey + " annotation"
+	}
+	if _, err := base64.StdEncoding.DecodeString(b64sig); err != nil {
+		return "the " + static.SignatureAnnotationKey + " annotation is not base64: " + err.Error()
+	}
+	if layer.Size > maxPayloadBytes {
+		return fmt.Sprintf("the signed payload is %d bytes, at most %d", layer.Size, maxPayloadBytes)
+	}
+	return ""
+}
+
+// layer verifies one signature: the payload blob (fetched, unless the
+// layer was refused before) with the signature in its descriptor's
+// annotations.
+func (v *verification) layer(ctx context.Context, layer ocispec.Descriptor, p fetchedPayload, fetched bool, s *report.Signature) {
 	detail := func(k string, val any) {
 		if s.Details == nil {
 			s.Details = map[string]any{}
 		}
 		s.Details[k] = val
 	}
+	if msg := checkLayer(layer); msg != "" {
+		s.Error = msg
+		return
+	}
+	if !fetched {
+		s.Error = "the signed payload was not read" // never: fetchPayloads reads every layer checkLayer passes
+		return
+	}
 	b64sig := layer.Annotations[static.SignatureAnnotationKey]
-	if b64sig == "" {
-		s.Error = "the signature layer has no " + static.SignatureAnnotationKey + " annotation"
-		return
-	}
-	if _, err := base64.StdEncoding.DecodeString(b64sig); err != nil {
-		s.Error = "the " + static.SignatureAnnotationKey + " annotation is not base64: " + err.Error()
-		return
-	}
-	if layer.Size > maxPayloadBytes {
-		s.Error = fmt.Sprintf("the signed payload is %d bytes, at most %d", layer.Size, maxPayloadBytes)
-		return
-	}
-	body, err := v.store.Fetch(ctx, v.subject, layer)
+	body, err := p.body, p.err
 	if err != nil {
 		v.transient = v.transient || oras.IsTransient(err)
 		s.Error = "cannot fetch the signed payload: " + err.Error()

@@ -151,9 +151,13 @@ func verify(ctx context.Context, store oras.Content, subject oras.Reference, sub
 	// looks it up again per signature and reports its absence itself.
 	policy, _ := o.TrustPolicy.GetApplicableTrustPolicy(rep.Subject)
 	c := &checker{store: store, verifier: v, subject: subject, subjectDesc: subjectDesc, policy: policy}
+	// The signatures' manifests and envelopes are fetched at once (bounded),
+	// then verified one by one.
+	fetched := make([]fetchedSignature, len(sigs))
+	oras.Parallel(len(sigs), func(i int) { fetched[i] = c.fetch(ctx, sigs[i]) })
 	verified, transient := 0, false
-	for _, d := range sigs {
-		sig, tr := c.check(ctx, d)
+	for i, d := range sigs {
+		sig, tr := c.check(ctx, d, fetched[i])
 		transient = transient || tr
 		if sig.IsSuccess {
 			verified++
@@ -190,9 +194,47 @@ type checker struct {
 	policy      *trustpolicy.TrustPolicy
 }
 
-// check verifies one signature manifest; transient says its failure came
-// from the registry and may go away on retry.
-func (c *checker) check(ctx context.Context, d ocispec.Descriptor) (sig report.Signature, transient bool) {
+// fetchedSignature is what was read of one signature manifest: its
+// envelope's descriptor and bytes, or why they could not be read.
+type fetchedSignature struct {
+	envDesc   *ocispec.Descriptor
+	env       []byte
+	failure   string
+	transient bool
+}
+
+// fetch reads the signature manifest d and the envelope it names.
+func (c *checker) fetch(ctx context.Context, d ocispec.Descriptor) (f fetchedSignature) {
+	raw, err := c.store.Fetch(ctx, c.subject, d)
+	if err != nil {
+		f.failure, f.transient = fmt.Sprintf("cannot fetch the signature manifest: %v", err), oras.IsTransient(err)
+		return f
+	}
+	var m ocispec.Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		f.failure = fmt.Sprintf("the signature manifest is not an OCI image manifest: %v", err)
+		return f
+	}
+	for i, l := range m.Layers {
+		if l.MediaType == MediaTypeJWS || l.MediaType == MediaTypeCOSE {
+			f.envDesc = &m.Layers[i]
+			break
+		}
+	}
+	if f.envDesc == nil {
+		f.failure = fmt.Sprintf("the signature manifest has no %s or %s layer", MediaTypeJWS, MediaTypeCOSE)
+		return f
+	}
+	if f.env, err = c.store.Fetch(ctx, c.subject, *f.envDesc); err != nil {
+		f.failure, f.transient = fmt.Sprintf("cannot fetch the signature envelope: %v", err), oras.IsTransient(err)
+	}
+	return f
+}
+
+// check verifies one signature manifest from what fetch read of it;
+// transient says its failure came from the registry and may go away on
+// retry.
+func (c *checker) check(ctx context.Context, d ocispec.Descriptor, f fetchedSignature) (sig report.Signature, transient bool) {
 	sig = report.Signature{Digest: d.Digest.String(), ArtifactType: d.ArtifactType, Details: map[string]any{}}
 	if c.policy != nil {
 		sig.Details["trustPolicy"] = c.policy.Name
@@ -200,36 +242,14 @@ func (c *checker) check(ctx context.Context, d ocispec.Descriptor) (sig report.S
 			sig.Details["verificationLevel"] = level.Name
 		}
 	}
-	fail := func(format string, args ...any) (report.Signature, bool) {
-		sig.Error = oneLine(fmt.Sprintf(format, args...))
-		return sig, transient
+	if f.envDesc != nil {
+		sig.Details["signatureMediaType"] = f.envDesc.MediaType
 	}
-
-	raw, err := c.store.Fetch(ctx, c.subject, d)
-	if err != nil {
-		transient = oras.IsTransient(err)
-		return fail("cannot fetch the signature manifest: %v", err)
+	if f.failure != "" {
+		sig.Error = oneLine(f.failure)
+		return sig, f.transient
 	}
-	var m ocispec.Manifest
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return fail("the signature manifest is not an OCI image manifest: %v", err)
-	}
-	var envDesc *ocispec.Descriptor
-	for i, l := range m.Layers {
-		if l.MediaType == MediaTypeJWS || l.MediaType == MediaTypeCOSE {
-			envDesc = &m.Layers[i]
-			break
-		}
-	}
-	if envDesc == nil {
-		return fail("the signature manifest has no %s or %s layer", MediaTypeJWS, MediaTypeCOSE)
-	}
-	sig.Details["signatureMediaType"] = envDesc.MediaType
-	env, err := c.store.Fetch(ctx, c.subject, *envDesc)
-	if err != nil {
-		transient = oras.IsTransient(err)
-		return fail("cannot fetch the signature envelope: %v", err)
-	}
+	envDesc, env := f.envDesc, f.env
 
 	outcome, err := c.verifier.Verify(ctx, c.subjectDesc, env, notationgo.VerifierVerifyOptions{
 		ArtifactReference:  c.subject.String(),
