@@ -188,8 +188,9 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 			}
 		}
 	}
-	for i := range providers {
+	for i, p := range providers {
 		res[i].check = fmt.Sprintf("%d/%d", set.all, set.all)
+		res[i].retried = p.retried.Load()
 	}
 	return printTable(info, o, set.all, res[0], res[1])
 }
@@ -267,7 +268,7 @@ func (p *provider) coldOne(f sample.TLSFiles, reg *counting, set imageSet) (cold
 		items, err := post(r.client, r.url, []string{im.ref})
 		d := time.Since(start)
 		if err != nil {
-			return fmt.Errorf("%s: %s: %w", p.name, im.ref, err)
+			return r.failed(fmt.Errorf("%s: %s: %w", p.name, im.ref, err))
 		}
 		if err := p.expect(im, items[0]); err != nil {
 			return err
@@ -337,7 +338,7 @@ func (p *provider) coldTen(f sample.TLSFiles, reg *counting, set imageSet) (cold
 func (p *provider) warmUp(r *running, set imageSet) error {
 	items, err := post(r.client, r.url, refs(set.warmUp))
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.name, err)
+		return r.failed(fmt.Errorf("%s: %w", p.name, err))
 	}
 	for i, it := range items {
 		im := set.warmUp[0]
@@ -362,7 +363,7 @@ func coldBatches(name string, r *running, reg *counting, signed []image) (coldRu
 	before := reg.n.Load()
 	start := time.Now()
 	if _, err := load(r.client, r.url, batches(refs(signed), 10), 1); err != nil {
-		return c, fmt.Errorf("%s: %w", name, err)
+		return c, r.failed(fmt.Errorf("%s: %w", name, err))
 	}
 	c.elapsed = time.Since(start)
 	cpu1, err := cpuTime(r.pid)
@@ -389,7 +390,7 @@ func (p *provider) warmAndRSS(f sample.TLSFiles, reg *counting, set imageSet, o 
 	res.rssKeys = len(set.warmUp) + len(set.signed) + len(o.inFlight)*o.warm*10
 	if more := (o.rssKeys - res.rssKeys + 9) / 10; more > 0 {
 		if _, err := load(r.client, r.url, warmBatches(set, more), conc); err != nil {
-			return fmt.Errorf("%s: %w", p.name, err)
+			return r.failed(fmt.Errorf("%s: %w", p.name, err))
 		}
 		res.rssKeys += more * 10
 	}
@@ -451,7 +452,7 @@ func (p *provider) warmLevels(r *running, reg *counting, set imageSet, levels []
 		before := reg.n.Load()
 		start := time.Now()
 		if w.lat, err = load(r.client, r.url, warmBatches(set, n), level); err != nil {
-			return nil, fmt.Errorf("%s: %w", p.name, err)
+			return nil, r.failed(fmt.Errorf("%s: %w", p.name, err))
 		}
 		w.elapsed = time.Since(start)
 		cpu1, err := cpuTime(r.pid)

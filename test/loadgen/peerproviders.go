@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
 )
@@ -22,6 +23,7 @@ type provider struct {
 	env      []string
 	dir      string // where each start gets a fresh home and its log
 	starts   int
+	retried  atomic.Int64 // requests sent again after a transport error
 }
 
 // ratifyProvider is ratify serve with resources (a Store, inline KMPs, a
@@ -52,7 +54,10 @@ type running struct {
 func (p *provider) start(f sample.TLSFiles, conc int, env ...string) (*running, error) {
 	p.starts++
 	home := filepath.Join(p.dir, fmt.Sprintf("home-%d", p.starts))
-	if err := os.MkdirAll(home, 0o700); err != nil {
+	// Ratify's notation verifier also reads certificates from this
+	// directory of its home, and logs a warning for every verification
+	// when it is missing; it is there, empty, as in Ratify's image.
+	if err := os.MkdirAll(filepath.Join(home, ".ratify", "ratify-certs", "notation", "truststore"), 0o700); err != nil {
 		return nil, err
 	}
 	proc, err := startProcess(p.bin, p.args, p.addrFlag, append(append([]string{"HOME=" + home}, p.env...), env...), filepath.Join(p.dir, fmt.Sprintf("serve-%d.log", p.starts)))
@@ -64,7 +69,32 @@ func (p *provider) start(f sample.TLSFiles, conc int, env ...string) (*running, 
 		proc.stop()
 		return nil, err
 	}
+	client.Transport = &retrying{next: client.Transport, n: &p.retried}
 	return &running{process: proc, client: client, url: "https://" + proc.addr + "/ratify/gatekeeper/v1/verify"}, nil
+}
+
+// retrying sends a request once more when it failed without an HTTP
+// answer (a reset connection) and counts it: the table says how often,
+// rather than one such failure ending the run or going unseen. A provider
+// that exited is not retried for: its error ends the run.
+type retrying struct {
+	next http.RoundTripper
+	n    *atomic.Int64
+}
+
+func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err == nil || req.GetBody == nil || req.Context().Err() != nil {
+		return resp, err
+	}
+	body, berr := req.GetBody()
+	if berr != nil {
+		return nil, err
+	}
+	again := req.Clone(req.Context())
+	again.Body = body
+	t.n.Add(1)
+	return t.next.RoundTrip(again)
 }
 
 // ratifyResources trusts tr the way a cluster configures ratify: the

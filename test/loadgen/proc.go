@@ -50,9 +50,28 @@ func peakRSS(pid int) (int64, error) {
 
 // process is a provider started by startProcess.
 type process struct {
-	addr string // host:port it serves on
-	pid  int
-	stop func()
+	addr    string // host:port it serves on
+	pid     int
+	logPath string
+	done    chan struct{} // closed when it has exited
+	state   *os.ProcessState
+	stop    func()
+}
+
+// failed is err, saying so when the process has exited (a crash makes a
+// request fail with a reset connection, which says nothing of why) and
+// with the end of its log.
+func (p *process) failed(err error) error {
+	select {
+	case <-p.done:
+	case <-time.After(200 * time.Millisecond):
+		return err
+	}
+	out, _ := os.ReadFile(p.logPath)
+	if len(out) > 8192 {
+		out = out[len(out)-8192:]
+	}
+	return fmt.Errorf("%w; the provider exited (%v), its log ends:\n%s", err, p.state, out)
 }
 
 // startProcess runs bin with args, then addrFlag and a free loopback
@@ -76,15 +95,26 @@ func startProcess(bin string, args []string, addrFlag string, env []string, logP
 		logf.Close()
 		return nil, err
 	}
-	stop := func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); logf.Close() }
+	p := &process{addr: addr, pid: cmd.Process.Pid, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		p.state = cmd.ProcessState
+		logf.Close()
+		close(p.done)
+	}()
+	p.stop = func() { _ = cmd.Process.Kill(); <-p.done }
 	for i := 0; i < 400; i++ {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
-			return &process{addr: addr, pid: cmd.Process.Pid, stop: stop}, nil
+			return p, nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.done:
+			return nil, p.failed(fmt.Errorf("%s did not start", bin))
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	stop()
+	p.stop()
 	out, _ := os.ReadFile(logPath)
 	return nil, fmt.Errorf("%s did not start:\n%s", bin, out)
 }

@@ -49,6 +49,7 @@ type peerFigures struct {
 	quiet         []warmRun // the first level again, both logging at warn
 	rssKeys       int
 	rss           int64
+	retried       int64 // requests sent again after a transport error
 }
 
 // medianRate is the median over rounds of images/s.
@@ -211,6 +212,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	rows = append(rows,
 		row{name: "registry requests while cached (all warm runs)", a: float64(cachedA), b: float64(cachedB), format: "%.0f", lower: true},
 		row{name: fmt.Sprintf("peak resident memory after %d keys, MiB", a.rssKeys), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
+		row{name: "requests sent again after a reset connection (no HTTP answer)", a: float64(a.retried), b: float64(b.retried), format: "%.0f", lower: true},
 	)
 
 	w("| figure | ratify | Ratify v1.4.4 | ratio (ratify ÷ Ratify) |\n|---|--:|--:|--:|\n")
