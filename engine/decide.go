@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/go-digest"
+	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
@@ -109,7 +110,7 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	}
 	// One budget for the resolution and the evaluation of this key.
 	budget := oras.NewBudget(e.shared.opts.Budget)
-	desc, err := e.store.Resolve(oras.WithBudget(ctx, budget), r.ref)
+	desc, err := e.resolve(oras.WithBudget(ctx, budget), r)
 	if err != nil {
 		if oras.IsTransient(err) || ctx.Err() != nil {
 			return nil, fmt.Errorf("%w: %v", ErrUndecided, err)
@@ -153,6 +154,30 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// resolve resolves r's reference. A digest needs no resolving to be
+// listed: when the policy lists referrers and nothing of the image is
+// cached, its referrer list (with cosign's tag) is asked for at once with
+// the resolution, under the same budget, so that the policy finds it in
+// the store's cache one round trip sooner.
+func (e *Engine) resolve(ctx context.Context, r *Request) (ocispec.Descriptor, error) {
+	if r.ref.Digest == "" || e.subjectTTL <= 0 || !e.policies.forNamespace(r.Namespace).listsReferrers {
+		return e.store.Resolve(ctx, r.ref)
+	}
+	if desc, ok := e.store.ResolveCached(r.ref); ok {
+		return desc, nil
+	}
+	listed := make(chan struct{})
+	go func() {
+		defer close(listed)
+		defer func() { _ = recover() }() // the policy's own listing reports it
+		// A failure here is the policy's to meet and report.
+		_, _ = e.store.Referrers(ctx, r.ref, "")
+	}()
+	desc, err := e.store.Resolve(ctx, r.ref)
+	<-listed
+	return desc, err
 }
 
 // decisionKey names everything a verdict depends on: the configuration

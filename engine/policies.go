@@ -25,6 +25,10 @@ type policy struct {
 	cel    *celpolicy.Policy
 	// compiled is true for policies generated from Verifiers alone.
 	compiled bool
+	// listsReferrers is true when the policy may list the subject's
+	// referrers (it names a builtin that does): Decide then asks for the
+	// list while it resolves a digest.
+	listsReferrers bool
 	// verify is the compiled verification module of Ratify's rego-policy:
 	// its verifier_reports become the user policy's input.verifierReports.
 	verify *opa.Policy
@@ -189,6 +193,7 @@ func fromSpec(ctx context.Context, name, scope string, spec *v1beta1.PolicySpec,
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
+	p.listsReferrers = strings.Contains(p.source, "oras.referrers") || strings.Contains(p.source, ".verify(")
 	return p, nil
 }
 

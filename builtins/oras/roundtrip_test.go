@@ -2,6 +2,8 @@ package oras_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -166,5 +168,69 @@ func TestReferrersAndCosignTagConcurrent(t *testing.T) {
 				t.Error("the referrer listing was not asked for while the .sig tag was")
 			}
 		})
+	}
+}
+
+// Callers listing the same image at once share one listing; one whose
+// first caller's budget ran out lists on its own budget.
+func TestReferrersSharedInFlight(t *testing.T) {
+	reg := regtest.StartOCI11(t, 0)
+	repo := regtest.Repo(t, reg.Host, "app", "", "")
+	img := regtest.PushImage(t, repo, "v1")
+	regtest.PushArtifact(t, repo, img, notationType, []byte("sig"), nil)
+	proxy := regtest.StartProxy(t, reg.Host)
+	var log requestLog
+	log.observe(proxy)
+	arrived := make(chan struct{}, 16)
+	proxy.Add(regtest.Fault{Match: func(r *http.Request) bool {
+		if strings.Contains(r.URL.Path, "/referrers/") {
+			arrived <- struct{}{}
+			return true
+		}
+		return false
+	}, Delay: 200 * time.Millisecond})
+	subject := mustRef(t, proxy.Host+"/app@"+img.Digest.String())
+	ctx := context.Background()
+
+	s := newStore(t, remoteCfg())
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.Referrers(ctx, subject, "")
+			if err == nil && len(got) != 1 {
+				err = fmt.Errorf("got %v", got)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countContaining(log.since(0), "/referrers/"); n != 1 {
+		t.Errorf("8 callers at once made %d listings, want 1", n)
+	}
+
+	<-arrived // phase one's listing
+	s = newStore(t, remoteCfg())
+	first := make(chan error, 1)
+	go func() {
+		// One byte: the listing's answer is over this caller's budget.
+		_, err := s.Referrers(oras.WithBudget(ctx, oras.NewBudget(oras.Limits{Bytes: 1})), subject, "")
+		first <- err
+	}()
+	<-arrived // the first caller's listing is in flight
+	got, err := s.Referrers(oras.WithBudget(ctx, oras.NewBudget(oras.Limits{})), subject, "")
+	if err != nil || len(got) != 1 {
+		t.Fatalf("the second caller got the first one's budget failure: %v %v", got, err)
+	}
+	if err := <-first; !errors.Is(err, oras.ErrBudgetExceeded) {
+		t.Fatalf("the first caller: %v, want its budget exceeded", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -158,7 +159,10 @@ type Store struct {
 	// the TTL, as Ratify's subject cache does. Both are bounded by bytes.
 	referrers *lru.Cache[cacheKey, []ocispec.Descriptor]
 	resolved  *lru.Cache[cacheKey, ocispec.Descriptor]
-	log       *slog.Logger
+	// flight shares a resolution or a listing among the callers asking
+	// for the same one at once (the pods of one rollout).
+	flight singleflight.Group
+	log    *slog.Logger
 }
 
 // New builds a store from its configurations.
@@ -290,6 +294,16 @@ func (s *Store) Resolve(ctx context.Context, ref Reference) (ocispec.Descriptor,
 	if desc, ok := s.cachedResolution(c, ref); ok {
 		return desc, nil
 	}
+	v, err := s.shared(ctx, "resolve", c, ref.String(), func(ctx context.Context) (any, error) {
+		return s.resolve(ctx, c, ref)
+	})
+	if err != nil {
+		return ocispec.Descriptor{}, err
+	}
+	return v.(ocispec.Descriptor), nil
+}
+
+func (s *Store) resolve(ctx context.Context, c *configured, ref Reference) (ocispec.Descriptor, error) {
 	desc, err := c.backend.resolve(ctx, ref)
 	if err != nil {
 		return ocispec.Descriptor{}, wrap("resolve", ref.String(), err)
@@ -371,14 +385,22 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	key := cacheKey{c.index, ref.Name() + "@" + ref.Digest.String()}
 	list, ok := s.referrers.Get(key)
 	if !ok {
-		if list, err = s.listReferrers(ctx, c, ref); err != nil {
+		v, err := s.shared(ctx, "referrers", c, key.ref, func(ctx context.Context) (any, error) {
+			list, err := s.listReferrers(ctx, c, ref)
+			if err != nil {
+				return nil, err
+			}
+			cost := int64(len(key.ref)) + 32
+			for _, d := range list {
+				cost += descriptorBytes(d)
+			}
+			s.referrers.AddTTL(key, list, cost, c.cfg.ReferrersTTL)
+			return list, nil
+		})
+		if err != nil {
 			return nil, err
 		}
-		cost := int64(len(key.ref)) + 32
-		for _, d := range list {
-			cost += descriptorBytes(d)
-		}
-		s.referrers.AddTTL(key, list, cost, c.cfg.ReferrersTTL)
+		list = v.([]ocispec.Descriptor)
 	}
 	if artifactType == "" {
 		return list, nil
@@ -400,24 +422,25 @@ func (s *Store) listReferrers(ctx context.Context, c *configured, ref Reference)
 		sig      ocispec.Descriptor
 		found    bool
 		sigErr   error
+		sigPanic any
 		sigReady chan struct{}
 	)
 	if c.cfg.CosignEnabled {
 		sigReady = make(chan struct{})
 		go func() {
 			defer close(sigReady)
-			// A panic here could not reach the builtin's recovery.
-			defer func() {
-				if p := recover(); p != nil {
-					sigErr = &Error{Op: "referrers", Ref: ref.String(), Kind: ErrUnavailable, Err: fmt.Errorf("reading cosign's signature tag: %v", p)}
-				}
-			}()
+			// A panic here is raised again below, where the caller's
+			// recovery sees it.
+			defer func() { sigPanic = recover() }()
 			sig, found, sigErr = s.cosignSignature(ctx, c, ref)
 		}()
 	}
 	list, err := c.backend.referrers(ctx, ref, "")
 	if sigReady != nil {
 		<-sigReady
+		if sigPanic != nil {
+			panic(sigPanic)
+		}
 	}
 	if err != nil {
 		return nil, wrap("referrers", ref.String(), err)
