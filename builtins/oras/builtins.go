@@ -111,13 +111,15 @@ func Verifier(verifier string, verify func(ctx context.Context, c Content, ref R
 			return nil, err
 		}
 		opts, _ := args[1].(map[string]any)
-		ref, desc, err := Subject(ctx, s, args[0].(string))
-		if err != nil {
-			r := report.Failure(verifier, args[0].(string), fmt.Sprintf("cannot resolve the subject: %v", err))
-			r.Transient = IsTransient(err)
-			return r, nil
-		}
-		return verify(ctx, c, ref, desc, opts), nil
+		return onShallowStack(func() report.Report {
+			ref, desc, err := Subject(ctx, s, args[0].(string))
+			if err != nil {
+				r := report.Failure(verifier, args[0].(string), fmt.Sprintf("cannot resolve the subject: %v", err))
+				r.Transient = IsTransient(err)
+				return r
+			}
+			return verify(ctx, c, ref, desc, opts)
+		}), nil
 	})
 }
 
@@ -147,11 +149,19 @@ func referrersBuiltin(ctx context.Context, s Session, args []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref, _, err := Subject(ctx, s, args[0].(string))
-	if err != nil {
-		return nil, err
+	type listing struct {
+		list []ocispec.Descriptor
+		err  error
 	}
-	list, err := c.Referrers(ctx, ref, args[1].(string))
+	l := onShallowStack(func() (l listing) {
+		ref, _, err := Subject(ctx, s, args[0].(string))
+		if err != nil {
+			return listing{err: err}
+		}
+		l.list, l.err = c.Referrers(ctx, ref, args[1].(string))
+		return l
+	})
+	list, err := l.list, l.err
 	if err != nil {
 		return nil, err
 	}
