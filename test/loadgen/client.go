@@ -88,10 +88,17 @@ func verify(client *http.Client, url string, keys []string) (int, error) {
 	}
 	for _, it := range items {
 		if !it.allowed() {
-			return 0, fmt.Errorf("%s not admitted: %s", it.Key, it.reason())
+			return 0, &deniedError{it: it}
 		}
 	}
 	return len(items), nil
+}
+
+// deniedError is a key that verify expected to be admitted.
+type deniedError struct{ it item }
+
+func (e *deniedError) Error() string {
+	return fmt.Sprintf("%s not admitted: %s", e.it.Key, e.it.reason())
 }
 
 // item is one key's answer, as Gatekeeper reads it: allowed when it has no

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
@@ -85,7 +86,7 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 		}
 		*p = path
 	}
-	info := describe(o, need["registry"], need["notation"], need["cosign"])
+	info := describe(o)
 
 	dir, err := os.MkdirTemp("", "ratify-bench-compare-")
 	if err != nil {
@@ -158,7 +159,11 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 		}
 		for _, i := range order {
 			p := providers[i]
-			c, err := p.coldOne(tlsFiles, reg, set)
+			var c coldRun
+			err := p.attempt(fmt.Sprintf("round %d, cold, 1 key a request", r+1), func() (err error) {
+				c, err = p.coldOne(tlsFiles, reg, set)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -168,22 +173,27 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 		}
 		for _, i := range order {
 			p := providers[i]
-			c, err := p.coldTen(tlsFiles, reg, set)
+			var c coldRun
+			err := p.attempt(fmt.Sprintf("round %d, cold, 10 keys a request", r+1), func() (err error) {
+				c, err = p.coldTen(tlsFiles, reg, set)
+				return err
+			})
 			if err != nil {
 				return err
 			}
 			res[i].cold10 = append(res[i].cold10, c)
-			fmt.Printf("round %d, %s, cold, 10 keys a request: %.0f images/s, %.2f ms CPU per image\n", r+1, p.name, c.rate(), ms(c.cpuPerImage()))
+			fmt.Printf("round %d, %s, cold, 10 keys a request: %.0f images/s, p50 %.2f ms, max %.2f ms a request, %.2f ms CPU per image\n",
+				r+1, p.name, c.rate(), ms(percentile(c.lat, 50)), ms(percentile(c.lat, 100)), ms(c.cpuPerImage()))
 		}
 	}
 	for i, p := range providers {
-		if err := p.warmAndRSS(tlsFiles, reg, set, o, maxConc, res[i]); err != nil {
+		if err := p.attempt("warm", func() error { return p.warmAndRSS(tlsFiles, reg, set, o, maxConc, res[i]) }); err != nil {
 			return err
 		}
 	}
 	if o.logLevel == "" {
 		for i, p := range providers {
-			if err := p.quietWarm(tlsFiles, reg, set, o, res[i]); err != nil {
+			if err := p.attempt("warm, logging at warn", func() error { return p.quietWarm(tlsFiles, reg, set, o, res[i]) }); err != nil {
 				return err
 			}
 		}
@@ -191,8 +201,37 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 	for i, p := range providers {
 		res[i].check = fmt.Sprintf("%d/%d", set.all, set.all)
 		res[i].retried = p.retried.Load()
+		res[i].redone = p.redone
 	}
 	return printTable(info, o, set.all, res[0], res[1])
+}
+
+// attempt runs a phase; when it failed otherwise than by a wrong verdict
+// (the provider's process exited, a request failed or a key was answered
+// with an error, as when a deadline passes on a loaded machine), the phase
+// runs once more on a new process and the failure is recorded for the
+// table. A second failure ends the run.
+func (p *provider) attempt(phase string, f func() error) error {
+	err := f()
+	if err == nil || !transient(err) {
+		return err
+	}
+	why := firstLine(err.Error())
+	var ex *exitedError
+	if errors.As(err, &ex) {
+		why = "exited, " + ex.summary() + ", after: " + firstLine(ex.cause.Error())
+	}
+	p.redone = append(p.redone, phase+": "+why)
+	fmt.Printf("%s failed during %s (%s); the phase runs again on a new process\n", p.name, phase, why)
+	return f()
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
 }
 
 // signedOrder is the signed images measured, notation and cosign
@@ -310,14 +349,41 @@ func (p *provider) coldOne(f sample.TLSFiles, reg *counting, set imageSet) (cold
 	return c, nil
 }
 
-// expect checks the verdict on im.
+// expect checks the verdict on im. An admitted image that should be
+// denied, or a signed one denied without an error, is a verdictError: the
+// providers disagree with the images, and the run stops. A signed image
+// answered with an error (a deadline passed) is an ordinary failure.
 func (p *provider) expect(im image, it item) error {
 	if it.allowed() == im.kind.allowed() {
 		return nil
 	}
 	want := map[bool]string{true: "allowed", false: "denied"}[im.kind.allowed()]
-	return fmt.Errorf("%s: %s image %s: want %s, got: %s (-keep leaves the configurations and logs)",
+	err := fmt.Errorf("%s: %s image %s: want %s, got: %s (-keep leaves the configurations and logs)",
 		p.name, im.kind, im.ref, want, it.reason())
+	if it.Error != "" && !it.allowed() {
+		return err
+	}
+	return &verdictError{err}
+}
+
+// verdictError is a verdict that is not the expected one.
+type verdictError struct{ error }
+
+func (e *verdictError) Unwrap() error { return e.error }
+
+// transient says whether err may pass on a new process: not a wrong
+// verdict, but a crash, a reset connection, an HTTP error or a key
+// answered with an error.
+func transient(err error) bool {
+	var v *verdictError
+	if errors.As(err, &v) {
+		return false
+	}
+	var d *deniedError
+	if errors.As(err, &d) {
+		return d.it.Error != ""
+	}
+	return true
 }
 
 // coldTen verifies the signed images on a new process, after the warm-up
@@ -362,7 +428,7 @@ func coldBatches(name string, r *running, reg *counting, signed []image) (coldRu
 	}
 	before := reg.n.Load()
 	start := time.Now()
-	if _, err := load(r.client, r.url, batches(refs(signed), 10), 1); err != nil {
+	if c.lat, err = load(r.client, r.url, batches(refs(signed), 10), 1); err != nil {
 		return c, r.failed(fmt.Errorf("%s: %w", name, err))
 	}
 	c.elapsed = time.Since(start)

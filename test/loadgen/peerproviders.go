@@ -24,6 +24,7 @@ type provider struct {
 	dir      string // where each start gets a fresh home and its log
 	starts   int
 	retried  atomic.Int64 // requests sent again after a transport error
+	redone   []string     // phases run again after a failure, and why
 }
 
 // ratifyProvider is ratify serve with resources (a Store, inline KMPs, a

@@ -71,7 +71,39 @@ func (p *process) failed(err error) error {
 	if len(out) > 8192 {
 		out = out[len(out)-8192:]
 	}
-	return fmt.Errorf("%w; the provider exited (%v), its log ends:\n%s", err, p.state, out)
+	return &exitedError{cause: err, state: p.state.String(), log: string(out)}
+}
+
+// exitedError is a failure during which the provider's process exited.
+type exitedError struct {
+	cause      error
+	state, log string
+}
+
+func (e *exitedError) Error() string {
+	return fmt.Sprintf("%v; the provider exited (%s), its log ends:\n%s", e.cause, e.state, e.log)
+}
+
+func (e *exitedError) Unwrap() error { return e.cause }
+
+// summary is how it exited: its state and the panic, if its log has one.
+func (e *exitedError) summary() string {
+	s := e.state
+	lines := strings.Split(e.log, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "panic: ") {
+			s += ", " + l
+			// The frame that panicked, past the runtime's own.
+			for _, f := range lines[i+1:] {
+				if strings.HasPrefix(f, "\t") && !strings.Contains(f, "/src/runtime/") && strings.Contains(f, "@") {
+					s += " at " + strings.TrimSpace(strings.Fields(f)[0])
+					break
+				}
+			}
+			break
+		}
+	}
+	return s
 }
 
 // startProcess runs bin with args, then addrFlag and a free loopback

@@ -20,7 +20,7 @@ type coldRun struct {
 	images  int
 	elapsed time.Duration   // wall time over the signed images
 	cpu     time.Duration   // the provider's CPU over them
-	lat     []time.Duration // per request, 1-key runs
+	lat     []time.Duration // per request
 	reqs    [nKinds]int64   // registry requests by kind, 1-key runs
 	count   [nKinds]int
 	total   int64 // registry requests, 10-key runs
@@ -49,7 +49,8 @@ type peerFigures struct {
 	quiet         []warmRun // the first level again, both logging at warn
 	rssKeys       int
 	rss           int64
-	retried       int64 // requests sent again after a transport error
+	retried       int64    // requests sent again after a transport error
+	redone        []string // phases run again after a failure, and why
 }
 
 // medianRate is the median over rounds of images/s.
@@ -97,7 +98,7 @@ type machineInfo struct {
 }
 
 // describe reads the machine and the versions measured.
-func describe(o peerOptions, registry, notation, cosign *string) machineInfo {
+func describe(o peerOptions) machineInfo {
 	m := machineInfo{date: time.Now().UTC().Format("2006-01-02 15:04 MST"), cores: runtime.NumCPU(), loadStart: loadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, l := range strings.Split(string(b), "\n") {
@@ -172,7 +173,11 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	w("- versions: %s\n", m.versions)
 	w("- images: %d notation-signed and %d cosign-signed (signed by the CLIs), %d unsigned, 1 signed by an untrusted notation certificate and 1 by an untrusted cosign key, one repository each, on the distribution registry (tag schema, no referrers API), plain HTTP on loopback; keys are digest references\n",
 		o.signed, o.signed, o.unsigned)
-	w("- transport: mutual TLS 1.3 on loopback, Gatekeeper's ProviderRequest at /ratify/gatekeeper/v1/verify; both providers at their defaults but for a verdict cache of 1h (Ratify: --cache-enabled --cache-ttl 1h)\n")
+	logs := "both logging at info, their default, to a file"
+	if o.logLevel != "" {
+		logs = "both with RATIFY_LOG_LEVEL=" + o.logLevel
+	}
+	w("- transport: mutual TLS 1.3 on loopback, Gatekeeper's ProviderRequest at /ratify/gatekeeper/v1/verify; both providers at their defaults but for a verdict cache of 1h (Ratify: --cache-enabled --cache-ttl 1h); %s\n", logs)
 	w("- cold: %d rounds, each on a new process of each provider (the order alternating), one request at a time; images/s is the median round, the rest pooled over rounds\n\n", o.rounds)
 
 	ca, cb := pooled(a.cold1), pooled(b.cold1)
@@ -213,6 +218,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 		row{name: "registry requests while cached (all warm runs)", a: float64(cachedA), b: float64(cachedB), format: "%.0f", lower: true},
 		row{name: fmt.Sprintf("peak resident memory after %d keys, MiB", a.rssKeys), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
 		row{name: "requests sent again after a reset connection (no HTTP answer)", a: float64(a.retried), b: float64(b.retried), format: "%.0f", lower: true},
+		row{name: "phases run again on a new process after a failure (listed below)", a: float64(len(a.redone)), b: float64(len(b.redone)), format: "%.0f", lower: true},
 	)
 
 	w("| figure | ratify | Ratify v1.4.4 | ratio (ratify ÷ Ratify) |\n|---|--:|--:|--:|\n")
@@ -223,6 +229,17 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 			better = "lower is better"
 		}
 		w("| %s | "+r.format+" | "+r.format+" | %s (%s) |\n", r.name, r.a, r.b, ratio(r.a, r.b), better)
+	}
+	for _, f := range []struct {
+		name   string
+		redone []string
+	}{{"ratify", a.redone}, {"Ratify v1.4.4", b.redone}} {
+		for _, e := range f.redone {
+			w("\n- %s failed during %s", f.name, e)
+		}
+	}
+	if len(a.redone)+len(b.redone) > 0 {
+		w("\n")
 	}
 	fmt.Print("\n" + sb.String())
 	if o.out == "" {
