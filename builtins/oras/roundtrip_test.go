@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strings"
@@ -232,5 +233,32 @@ func TestReferrersSharedInFlight(t *testing.T) {
 	}
 	if err := <-first; !errors.Is(err, oras.ErrBudgetExceeded) {
 		t.Fatalf("the first caller: %v, want its budget exceeded", err)
+	}
+}
+
+// A 404 (a missing referrers tag, a missing `.sig` tag) leaves its
+// connection reusable: listing image after image opens no new ones beyond
+// the two the concurrent lookups need.
+func TestNotFoundKeepsTheConnection(t *testing.T) {
+	reg := regtest.StartDistribution(t, regtest.DistributionOptions{})
+	cfg := remoteCfg()
+	cfg.CosignEnabled = true
+	s := newStore(t, cfg)
+	var opened atomic.Int32
+	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			opened.Add(1)
+		}
+	}})
+	for i := 0; i < 6; i++ {
+		repo := regtest.Repo(t, reg.Host, fmt.Sprintf("app%d", i), "", "")
+		img := regtest.PushImage(t, repo, "v1")
+		got, err := s.Referrers(ctx, mustRef(t, reg.Host+"/"+fmt.Sprintf("app%d", i)+"@"+img.Digest.String()), "")
+		if err != nil || len(got) != 0 {
+			t.Fatalf("%v %v", got, err)
+		}
+	}
+	if n := opened.Load(); n > 2 {
+		t.Errorf("%d connections opened for 6 unsigned images, want at most 2", n)
 	}
 }

@@ -142,10 +142,25 @@ type configured struct {
 }
 
 // cacheKey names a reference in the caches the stores share: which store
-// (its index) and the reference (no string is built to combine them).
+// (its index) and the reference, its parsed fields as they are, so a
+// cached answer builds no string. Made by keyOf.
 type cacheKey struct {
 	store int
-	ref   string
+	ref   Reference
+}
+
+// keyOf is the key of ref in store's entries. A reference with a digest
+// names what the digest names, whatever its tag (as Reference.String).
+func keyOf(store int, ref Reference) cacheKey {
+	if ref.Digest != "" {
+		ref.Tag = ""
+	}
+	return cacheKey{store, ref}
+}
+
+// bytes estimates the memory the key holds.
+func (k cacheKey) bytes() int64 {
+	return int64(len(k.ref.Registry)+len(k.ref.Repository)+len(k.ref.Tag)+len(k.ref.Digest)) + 72
 }
 
 // Store routes each reference to the first configured store whose scopes
@@ -328,15 +343,15 @@ func (s *Store) cachedResolution(c *configured, ref Reference) (ocispec.Descript
 	if c.cfg.ReferrersTTL <= 0 {
 		return ocispec.Descriptor{}, false
 	}
-	return s.resolved.Get(cacheKey{c.index, ref.String()})
+	return s.resolved.Get(keyOf(c.index, ref))
 }
 
 func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descriptor) {
 	if c.cfg.ReferrersTTL <= 0 {
 		return
 	}
-	key := cacheKey{c.index, ref.String()}
-	s.resolved.AddTTL(key, desc, int64(len(key.ref)+8)+descriptorBytes(desc), c.cfg.ReferrersTTL)
+	key := keyOf(c.index, ref)
+	s.resolved.AddTTL(key, desc, key.bytes()+descriptorBytes(desc), c.cfg.ReferrersTTL)
 }
 
 // descriptorBytes estimates the memory a descriptor holds.
@@ -382,15 +397,15 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 	if err != nil {
 		return nil, err
 	}
-	key := cacheKey{c.index, ref.Name() + "@" + ref.Digest.String()}
+	key := keyOf(c.index, Reference{Registry: ref.Registry, Repository: ref.Repository, Digest: ref.Digest})
 	list, ok := s.referrers.Get(key)
 	if !ok {
-		v, err := s.shared(ctx, "referrers", c, key.ref, func(ctx context.Context) (any, error) {
+		v, err := s.shared(ctx, "referrers", c, key.ref.String(), func(ctx context.Context) (any, error) {
 			list, err := s.listReferrers(ctx, c, ref)
 			if err != nil {
 				return nil, err
 			}
-			cost := int64(len(key.ref)) + 32
+			cost := key.bytes()
 			for _, d := range list {
 				cost += descriptorBytes(d)
 			}
