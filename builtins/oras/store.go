@@ -16,7 +16,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"golang.org/x/sync/singleflight"
 	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
@@ -176,7 +175,7 @@ type Store struct {
 	resolved  *lru.Cache[cacheKey, ocispec.Descriptor]
 	// flight shares a resolution or a listing among the callers asking
 	// for the same one at once (the pods of one rollout).
-	flight singleflight.Group
+	flight inFlight
 	log    *slog.Logger
 }
 
