@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/tools"
@@ -37,16 +36,17 @@ type imageSet struct {
 
 // peerMain measures ratify and Ratify v1.4.4 one after the other against
 // one distribution registry (the tag schema: no referrers API) holding
-// images signed by the real notation and cosign CLIs:
+// images signed by the real notation and cosign CLIs, in -rounds rounds,
+// the providers' order alternating from one round to the next:
 //
-//   - check: every image's verdict, from both (a peer that admits the
-//     untrusted images or denies the signed ones makes the figures
-//     meaningless, so the run stops);
+//   - check: every image's verdict, from both, in every cold round (a
+//     peer that admits the untrusted images or denies the signed ones
+//     makes the figures meaningless, so the run stops);
 //   - cold, sequential, 1 and then 10 keys a request, each round on a new
 //     process (images/s, latency, provider CPU and registry requests per
-//     verification), the providers' order alternating between rounds;
-//   - warm, 10 keys a request at each -in-flight level (keys/s, p50/p99,
-//     provider CPU per key, registry requests);
+//     verification);
+//   - warm, 10 keys a request at each -in-flight level, on one process
+//     each (keys/s, p50/p99, provider CPU per key, registry requests);
 //   - the peak resident set (VmHWM) of the warm process once it has
 //     answered -rss-keys keys.
 func peerMain(args []string) error {
@@ -56,10 +56,10 @@ func peerMain(args []string) error {
 	fs.StringVar(&o.peer, "peer", "", "the Ratify v1.4.4 binary (default: the test tool ratify-v1.4.4)")
 	fs.IntVar(&o.signed, "signed", 100, "notation-signed images, and as many cosign-signed")
 	fs.IntVar(&o.unsigned, "unsigned", 10, "unsigned images")
-	fs.IntVar(&o.rounds, "rounds", 3, "cold rounds (each on a new process for each provider)")
-	fs.IntVar(&o.warm, "warm", 5000, "warm requests (10 keys each) at each in-flight level")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds of each measurement (cold ones each on a new process), the providers' order alternating")
+	fs.IntVar(&o.warm, "warm", 2000, "warm requests (10 keys each) at each in-flight level in each round")
 	levels := fs.String("in-flight", "4,16", "warm requests in flight, comma-separated levels")
-	fs.IntVar(&o.rssKeys, "rss-keys", 100000, "keys the warm process answers in all (the warm runs', then more at the highest level) before its peak resident set is read")
+	fs.IntVar(&o.rssKeys, "rss-keys", 100000, "keys the warm process answers in all (the warm rounds', then more at the highest level) before its peak resident set is read")
 	fs.StringVar(&o.logLevel, "log-level", "", "RATIFY_LOG_LEVEL for both providers (both read it; unset, both log at info)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the run's directory (configurations, provider logs, registry data)")
 	fs.StringVar(&o.out, "out", "", "also write the table (markdown) to this file")
@@ -146,10 +146,6 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 	for i := range res {
 		res[i] = &peerFigures{}
 	}
-	maxConc := 1
-	for _, c := range o.inFlight {
-		maxConc = max(maxConc, c)
-	}
 	set := imageSet{signed: signedOrder(imgs), warmUp: warmUps(imgs), denied: checkOnly(imgs), all: len(imgs)}
 
 	for r := 0; r < o.rounds; r++ {
@@ -186,17 +182,8 @@ func comparePeer(ctx context.Context, o peerOptions) error {
 				r+1, p.name, c.rate(), ms(percentile(c.lat, 50)), ms(percentile(c.lat, 100)), ms(c.cpuPerImage()))
 		}
 	}
-	for i, p := range providers {
-		if err := p.attempt("warm", func() error { return p.warmAndRSS(tlsFiles, reg, set, o, maxConc, res[i]) }); err != nil {
-			return err
-		}
-	}
-	if o.logLevel == "" {
-		for i, p := range providers {
-			if err := p.attempt("warm, logging at warn", func() error { return p.quietWarm(tlsFiles, reg, set, o, res[i]) }); err != nil {
-				return err
-			}
-		}
+	if err := warmPhase(providers, tlsFiles, reg, set, o, res); err != nil {
+		return err
 	}
 	for i, p := range providers {
 		res[i].check = fmt.Sprintf("%d/%d", set.all, set.all)
@@ -288,247 +275,4 @@ func refs(imgs []image) []string {
 		out[i] = im.ref
 	}
 	return out
-}
-
-// coldOne verifies every image once on a new process, one key a request,
-// one request at a time: the warm-up images, the signed images (the
-// figures), then the others (the check). A verdict that is not the
-// expected one ends the run.
-func (p *provider) coldOne(f sample.TLSFiles, reg *counting, set imageSet) (coldRun, error) {
-	var c coldRun
-	r, err := p.start(f, 1)
-	if err != nil {
-		return c, err
-	}
-	defer r.stop()
-	one := func(im image) error {
-		before := reg.n.Load()
-		start := time.Now()
-		items, err := post(r.client, r.url, []string{im.ref})
-		d := time.Since(start)
-		if err != nil {
-			return r.failed(fmt.Errorf("%s: %s: %w", p.name, im.ref, err))
-		}
-		if err := p.expect(im, items[0]); err != nil {
-			return err
-		}
-		if !im.warmUp {
-			c.reqs[im.kind] += reg.n.Load() - before
-			c.count[im.kind]++
-		}
-		if im.kind.allowed() && !im.warmUp {
-			c.lat = append(c.lat, d)
-			c.elapsed += d
-		}
-		return nil
-	}
-	for _, im := range set.warmUp {
-		if err := one(im); err != nil {
-			return c, err
-		}
-	}
-	cpu0, err := cpuTime(r.pid)
-	if err != nil {
-		return c, err
-	}
-	for _, im := range set.signed {
-		if err := one(im); err != nil {
-			return c, err
-		}
-	}
-	cpu1, err := cpuTime(r.pid)
-	if err != nil {
-		return c, err
-	}
-	c.cpu, c.images = cpu1-cpu0, len(set.signed)
-	for _, im := range set.denied {
-		if err := one(im); err != nil {
-			return c, err
-		}
-	}
-	return c, nil
-}
-
-// expect checks the verdict on im. An admitted image that should be
-// denied, or a signed one denied without an error, is a verdictError: the
-// providers disagree with the images, and the run stops. A signed image
-// answered with an error (a deadline passed) is an ordinary failure.
-func (p *provider) expect(im image, it item) error {
-	if it.allowed() == im.kind.allowed() {
-		return nil
-	}
-	want := map[bool]string{true: "allowed", false: "denied"}[im.kind.allowed()]
-	err := fmt.Errorf("%s: %s image %s: want %s, got: %s (-keep leaves the configurations and logs)",
-		p.name, im.kind, im.ref, want, it.reason())
-	if it.Error != "" && !it.allowed() {
-		return err
-	}
-	return &verdictError{err}
-}
-
-// verdictError is a verdict that is not the expected one.
-type verdictError struct{ error }
-
-func (e *verdictError) Unwrap() error { return e.error }
-
-// transient says whether err may pass on a new process: not a wrong
-// verdict, but a crash, a reset connection, an HTTP error or a key
-// answered with an error.
-func transient(err error) bool {
-	var v *verdictError
-	if errors.As(err, &v) {
-		return false
-	}
-	var d *deniedError
-	if errors.As(err, &d) {
-		return d.it.Error != ""
-	}
-	return true
-}
-
-// coldTen verifies the signed images on a new process, after the warm-up
-// images, 10 keys a request, one request at a time.
-func (p *provider) coldTen(f sample.TLSFiles, reg *counting, set imageSet) (coldRun, error) {
-	r, err := p.start(f, 1)
-	if err != nil {
-		return coldRun{}, err
-	}
-	defer r.stop()
-	if err := p.warmUp(r, set); err != nil {
-		return coldRun{}, err
-	}
-	return coldBatches(p.name, r, reg, set.signed)
-}
-
-// warmUp verifies the warm-up images in one request.
-func (p *provider) warmUp(r *running, set imageSet) error {
-	items, err := post(r.client, r.url, refs(set.warmUp))
-	if err != nil {
-		return r.failed(fmt.Errorf("%s: %w", p.name, err))
-	}
-	for i, it := range items {
-		im := set.warmUp[0]
-		for _, w := range set.warmUp {
-			if w.ref == it.Key {
-				im = w
-			}
-		}
-		if err := p.expect(im, items[i]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func coldBatches(name string, r *running, reg *counting, signed []image) (coldRun, error) {
-	c := coldRun{images: len(signed)}
-	cpu0, err := cpuTime(r.pid)
-	if err != nil {
-		return c, err
-	}
-	before := reg.n.Load()
-	start := time.Now()
-	if c.lat, err = load(r.client, r.url, batches(refs(signed), 10), 1); err != nil {
-		return c, r.failed(fmt.Errorf("%s: %w", name, err))
-	}
-	c.elapsed = time.Since(start)
-	cpu1, err := cpuTime(r.pid)
-	if err != nil {
-		return c, err
-	}
-	c.cpu, c.total = cpu1-cpu0, reg.n.Load()-before
-	return c, nil
-}
-
-// warmAndRSS starts p once more, verifies the images (10 keys a request,
-// not measured), then measures each in-flight level on the cached
-// verdicts, sends more keys until o.rssKeys were answered and reads the
-// peak resident set.
-func (p *provider) warmAndRSS(f sample.TLSFiles, reg *counting, set imageSet, o peerOptions, conc int, res *peerFigures) error {
-	r, err := p.primed(f, reg, set, conc)
-	if err != nil {
-		return err
-	}
-	defer r.stop()
-	if res.warm, err = p.warmLevels(r, reg, set, o.inFlight, o.warm, ""); err != nil {
-		return err
-	}
-	res.rssKeys = len(set.warmUp) + len(set.signed) + len(o.inFlight)*o.warm*10
-	if more := (o.rssKeys - res.rssKeys + 9) / 10; more > 0 {
-		if _, err := load(r.client, r.url, warmBatches(set, more), conc); err != nil {
-			return r.failed(fmt.Errorf("%s: %w", p.name, err))
-		}
-		res.rssKeys += more * 10
-	}
-	res.rss, err = peakRSS(r.pid)
-	return err
-}
-
-// quietWarm measures the first in-flight level again on a new process
-// logging at warn: at info Ratify v1.4.4 logs every answer, cached or not,
-// as indented JSON, which is part of its default cost but not of its
-// cache's.
-func (p *provider) quietWarm(f sample.TLSFiles, reg *counting, set imageSet, o peerOptions, res *peerFigures) error {
-	r, err := p.primed(f, reg, set, o.inFlight[0], "RATIFY_LOG_LEVEL=warn")
-	if err != nil {
-		return err
-	}
-	defer r.stop()
-	res.quiet, err = p.warmLevels(r, reg, set, o.inFlight[:1], o.warm, " (logging at warn)")
-	return err
-}
-
-// primed is p started (with env) and every image verified once, 10 keys a
-// request, unmeasured.
-func (p *provider) primed(f sample.TLSFiles, reg *counting, set imageSet, conc int, env ...string) (*running, error) {
-	r, err := p.start(f, conc, env...)
-	if err != nil {
-		return nil, err
-	}
-	if err := p.warmUp(r, set); err != nil {
-		r.stop()
-		return nil, err
-	}
-	if _, err := coldBatches(p.name, r, reg, set.signed); err != nil {
-		r.stop()
-		return nil, err
-	}
-	return r, nil
-}
-
-// warmBatches is n requests of 10 signed images, cycling over them.
-func warmBatches(set imageSet, n int) [][]string {
-	cycle := batches(refs(set.signed), 10)
-	out := make([][]string, n)
-	for i := range out {
-		out[i] = cycle[i%len(cycle)]
-	}
-	return out
-}
-
-// warmLevels sends n requests at each level of in-flight requests.
-func (p *provider) warmLevels(r *running, reg *counting, set imageSet, levels []int, n int, note string) ([]warmRun, error) {
-	var out []warmRun
-	for _, level := range levels {
-		w := warmRun{conc: level, keys: n * 10}
-		cpu0, err := cpuTime(r.pid)
-		if err != nil {
-			return nil, err
-		}
-		before := reg.n.Load()
-		start := time.Now()
-		if w.lat, err = load(r.client, r.url, warmBatches(set, n), level); err != nil {
-			return nil, r.failed(fmt.Errorf("%s: %w", p.name, err))
-		}
-		w.elapsed = time.Since(start)
-		cpu1, err := cpuTime(r.pid)
-		if err != nil {
-			return nil, err
-		}
-		w.cpu, w.reqs = cpu1-cpu0, reg.n.Load()-before
-		out = append(out, w)
-		fmt.Printf("%s, warm, %d in flight%s: %.0f keys/s, p99 %.2f ms, %.1f µs CPU per key\n",
-			p.name, level, note, w.rate(), ms(percentile(w.lat, 99)), us(w.cpu, w.keys))
-	}
-	return out, nil
 }

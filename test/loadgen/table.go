@@ -45,8 +45,8 @@ func (w warmRun) rate() float64 { return float64(w.keys) / w.elapsed.Seconds() }
 type peerFigures struct {
 	check         string
 	cold1, cold10 []coldRun
-	warm          []warmRun
-	quiet         []warmRun // the first level again, both logging at warn
+	warm          [][]warmRun // by level, then round
+	quiet         [][]warmRun // the first level again, both logging at warn
 	rssKeys       int
 	rss           int64
 	retried       int64    // requests sent again after a transport error
@@ -81,6 +81,37 @@ func pooled(runs []coldRun) coldRun {
 }
 
 func (c coldRun) perImage(k kind) float64 { return float64(c.reqs[k]) / float64(c.count[k]) }
+
+// medianWarmRate is the median over rounds of keys/s.
+func medianWarmRate(runs []warmRun) float64 {
+	rs := make([]float64, len(runs))
+	for i, r := range runs {
+		rs[i] = r.rate()
+	}
+	sort.Float64s(rs)
+	return rs[len(rs)/2]
+}
+
+// pooledWarm sums the rounds of one level.
+func pooledWarm(runs []warmRun) warmRun {
+	var p warmRun
+	for _, r := range runs {
+		p.conc = r.conc
+		p.keys += r.keys
+		p.elapsed += r.elapsed
+		p.cpu += r.cpu
+		p.reqs += r.reqs
+		p.lat = append(p.lat, r.lat...)
+	}
+	return p
+}
+
+func keysAnswered(a, b int) string {
+	if a == b {
+		return strconv.Itoa(a)
+	}
+	return fmt.Sprintf("%d (ratify) and %d", a, b)
+}
 
 // row is one figure for both providers; lower says whether less is
 // better (times, CPU, requests, memory), which the table says.
@@ -178,7 +209,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 		logs = "both with RATIFY_LOG_LEVEL=" + o.logLevel
 	}
 	w("- transport: mutual TLS 1.3 on loopback, Gatekeeper's ProviderRequest at /ratify/gatekeeper/v1/verify; both providers at their defaults but for a verdict cache of 1h (Ratify: --cache-enabled --cache-ttl 1h); %s\n", logs)
-	w("- cold: %d rounds, each on a new process of each provider (the order alternating), one request at a time; images/s is the median round, the rest pooled over rounds\n\n", o.rounds)
+	w("- %d rounds, the providers' order alternating: cold ones each on a new process, one request at a time, after one unmeasured notation- and one cosign-signed image; warm ones on one process each (%d requests a level and round); images/s and keys/s are the median round, the rest pooled over rounds\n\n", o.rounds, o.warm)
 
 	ca, cb := pooled(a.cold1), pooled(b.cold1)
 	ta, tb := pooled(a.cold10), pooled(b.cold10)
@@ -198,12 +229,12 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 			b: float64(tb.total) / float64(tb.images), format: "%.2f", lower: true},
 	}
 	var cachedA, cachedB int64
-	warm := func(a, b []warmRun, note string) {
-		for i := range a {
-			wa, wb := a[i], b[i]
+	warm := func(a, b [][]warmRun, note string) {
+		for l := range a {
+			wa, wb := pooledWarm(a[l]), pooledWarm(b[l])
 			pre := fmt.Sprintf("warm, 10 keys a request, %d in flight%s: ", wa.conc, note)
 			rows = append(rows,
-				row{name: pre + "keys/s", a: wa.rate(), b: wb.rate(), format: "%.0f"},
+				row{name: pre + "keys/s", a: medianWarmRate(a[l]), b: medianWarmRate(b[l]), format: "%.0f"},
 				row{name: pre + "p50 ms", a: ms(percentile(wa.lat, 50)), b: ms(percentile(wb.lat, 50)), format: "%.2f", lower: true},
 				row{name: pre + "p99 ms", a: ms(percentile(wa.lat, 99)), b: ms(percentile(wb.lat, 99)), format: "%.2f", lower: true},
 				row{name: pre + "provider CPU per key, µs", a: us(wa.cpu, wa.keys), b: us(wb.cpu, wb.keys), format: "%.1f", lower: true},
@@ -216,7 +247,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	warm(a.quiet, b.quiet, ", both logging at warn")
 	rows = append(rows,
 		row{name: "registry requests while cached (all warm runs)", a: float64(cachedA), b: float64(cachedB), format: "%.0f", lower: true},
-		row{name: fmt.Sprintf("peak resident memory after %d keys, MiB", a.rssKeys), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
+		row{name: fmt.Sprintf("peak resident memory of the warm process after %s keys, MiB", keysAnswered(a.rssKeys, b.rssKeys)), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
 		row{name: "requests sent again after a reset connection (no HTTP answer)", a: float64(a.retried), b: float64(b.retried), format: "%.0f", lower: true},
 		row{name: "phases run again on a new process after a failure (listed below)", a: float64(len(a.redone)), b: float64(len(b.redone)), format: "%.0f", lower: true},
 	)
