@@ -102,8 +102,8 @@ func VerifyResolved(ctx context.Context, store oras.Content, subject oras.Refere
 
 func verify(ctx context.Context, store oras.Content, subject oras.Reference, subjectDesc ocispec.Descriptor, opts map[string]any) report.Report {
 	rep := report.Failure(VerifierName, subject.String(), "")
-	o, err := ParseOptions(opts)
-	rep.Warnings = o.Warnings
+	p, err := prepare(opts)
+	rep.Warnings = p.warnings()
 	if err != nil {
 		rep.Message = "invalid notation options: " + oneLine(err.Error())
 		return rep
@@ -112,11 +112,11 @@ func verify(ctx context.Context, store oras.Content, subject oras.Reference, sub
 		rep.Message = "notation.verify has no store to read signatures from"
 		return rep
 	}
-	v, err := newVerifier(o)
-	if err != nil {
-		rep.Message = "cannot build the notation verifier: " + oneLine(err.Error())
+	if p.verifierErr != nil {
+		rep.Message = "cannot build the notation verifier: " + oneLine(p.verifierErr.Error())
 		return rep
 	}
+	o, v := p.opts, p.verifier
 
 	if subjectDesc.Digest == "" || (subject.Digest != "" && subjectDesc.Digest != subject.Digest) {
 		if subjectDesc, err = store.Resolve(ctx, subject); err != nil {
@@ -149,7 +149,7 @@ func verify(ctx context.Context, store oras.Content, subject oras.Reference, sub
 
 	// The applicable policy is looked up once for the details; notation-go
 	// looks it up again per signature and reports its absence itself.
-	policy, _ := o.TrustPolicy.GetApplicableTrustPolicy(rep.Subject)
+	policy := applicablePolicy(o.TrustPolicy, subject.Name())
 	c := &checker{store: store, verifier: v, subject: subject, subjectDesc: subjectDesc, policy: policy}
 	// The signatures' manifests and envelopes are fetched at once (bounded),
 	// then verified one by one.

@@ -15,7 +15,7 @@ const maxDrainBytes = 4 << 10
 
 // drainTransport reads the rest of an error answer's body (at most
 // maxDrainBytes) when it is closed, so the connection goes back to the
-// pool.
+// pool. It sits above the budget's transport: what it reads is charged.
 type drainTransport struct {
 	next http.RoundTripper
 }

@@ -131,7 +131,7 @@ func newRemote(cfg Config, opts Options) (*remoteBackend, error) {
 	}
 	policy := cfg.Retry.withDefaults()
 	// The budget counts every attempt; the retry policy does not retry its refusal.
-	var rt http.RoundTripper = &retry.Transport{Base: budgetTransport{next: drainTransport{next: base}}, Policy: func() retry.Policy { return policy }}
+	var rt http.RoundTripper = &retry.Transport{Base: drainTransport{next: budgetTransport{next: base}}, Policy: func() retry.Policy { return policy }}
 	b := &remoteBackend{cfg: cfg, repos: lru.New[string, *remote.Repository](maxRepositories, 0), port443: map[string]bool{},
 		noAPI: newNoAPIHosts()}
 	credential := cfg.Auth
