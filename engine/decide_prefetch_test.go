@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/engine"
 	"github.com/seed-12b584bc/ratify/engine/config"
 	"github.com/seed-12b584bc/ratify/test/regtest"
@@ -68,5 +69,61 @@ func TestDecideListsWhileResolvingADigest(t *testing.T) {
 	}
 	if heldTooLong.Load() {
 		t.Error("the referrers were listed only after the digest was resolved")
+	}
+}
+
+// On a registry without the referrers API, once the host is known, a cold
+// verification by tag costs the resolution, the tag schema's index and
+// cosign's `.sig` tag (together), and the signature's content: 4 requests
+// for a cosign signature (its manifest is the `.sig` tag), 5 for a Notary
+// Project one (its manifest, then its envelope); a cached one costs none.
+func TestColdRequestsOnATagSchemaRegistry(t *testing.T) {
+	host := regtest.StartDistribution(t, regtest.DistributionOptions{}).Host
+	w := &world{good: sign.NewPKI(t, sign.Options{CommonName: "good"})}
+	w.keyA = sign.NewCosignKey(t)
+	w.keyB = w.keyA
+	var requests atomic.Int64
+	res, err := config.Load(strings.NewReader(w.resources(w.notationVerifier("*"), cosignVerifier(cosignDefault))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(context.Background(), res, engine.Options{StoreOptions: oras.Options{WrapTransport: func(next http.RoundTripper) http.RoundTripper {
+		return countingTransport{next: next, n: &requests}
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	push := func(name, kind string) string {
+		repo := regtest.Repo(t, host, name, "", "")
+		d := regtest.PushImage(t, repo, "v1")
+		if kind == "notation" {
+			sign.Notation(t, w.good, repo, d, sign.JWS)
+		} else {
+			sign.Cosign(t, w.keyA, repo, host+"/"+name, d, "")
+		}
+		return host + "/" + name + ":v1"
+	}
+	decide := func(ref string) int64 {
+		t.Helper()
+		before := requests.Load()
+		req := eng.Prepare("", ref)
+		v, err := eng.Decide(context.Background(), &req)
+		if err != nil || !v.Decision.Allow {
+			t.Fatalf("%s: %+v %v", ref, v, err)
+		}
+		return requests.Load() - before
+	}
+	decide(push("first/app", "cosign")) // learns that the host has no referrers API
+	for _, c := range []struct {
+		kind string
+		want int64
+	}{{"cosign", 4}, {"notation", 5}} {
+		ref := push(c.kind+"/app", c.kind)
+		if n := decide(ref); n != c.want {
+			t.Errorf("%s: %d registry requests, want %d", c.kind, n, c.want)
+		}
+		if n := decide(ref); n != 0 {
+			t.Errorf("%s cached: %d registry requests, want 0", c.kind, n)
+		}
 	}
 }
