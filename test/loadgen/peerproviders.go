@@ -28,10 +28,12 @@ type provider struct {
 }
 
 // ratifyProvider is ratify serve with resources (a Store, inline KMPs, a
-// notation and a cosign Verifier, as a cluster would have them).
+// notation and a cosign Verifier, as a cluster would have them), without
+// its metrics and probe listeners (Ratify v1.4.4 out of a cluster has
+// none), which also lets two run at once.
 func ratifyProvider(bin, dir, resources string, f sample.TLSFiles) *provider {
 	return &provider{name: "ratify", bin: bin, addrFlag: "--addr", dir: dir, args: []string{"serve", "-c", resources,
-		"--metrics-addr", "-", "--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}}
+		"--metrics-addr", "-", "--health-addr", "-", "--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}}
 }
 
 // peerProvider is Ratify v1.4.4 out of a cluster: `ratify serve` with a

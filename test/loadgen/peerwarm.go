@@ -83,56 +83,73 @@ func (w *warmer) topUp(total int) (rss int64, keys int, err error) {
 	return rss, w.keys, err
 }
 
+// lane is one warm process and what it measures.
+type lane struct {
+	w      *warmer
+	levels []int
+	note   string
+	into   func(level int, m warmRun)
+}
+
 // warmPhase measures each level in each round on both providers' warm
-// processes (the order alternating), then the peak resident set once each
-// has answered o.rssKeys keys. Without -log-level it then measures the
-// first level again on processes logging at warn: at info Ratify v1.4.4
-// logs every answer, cached or not, as indented JSON, a cost of its
-// default configuration but not of its cache.
+// processes, then the peak resident set once each has answered o.rssKeys
+// keys. Without -log-level, both also have a process logging at warn that
+// measures the first level in the same rounds: at info Ratify v1.4.4 logs
+// every answer, cached or not, as indented JSON, a cost of its default
+// configuration but not of its cache. In each round, every level is
+// measured on every process before the next level, the providers' order
+// alternating from round to round.
 func warmPhase(providers []*provider, f sample.TLSFiles, reg *counting, set imageSet, o peerOptions, res []*peerFigures) error {
 	maxConc := 1
 	for _, c := range o.inFlight {
 		maxConc = max(maxConc, c)
 	}
-	run := func(env []string, levels []int, note string, into func(i, level int, w warmRun)) ([]*warmer, error) {
-		ws := make([]*warmer, len(providers))
+	var lanes []lane
+	add := func(env []string, levels []int, note string, into func(i, level int, m warmRun)) {
 		for i, p := range providers {
-			ws[i] = &warmer{p: p, f: f, reg: reg, set: set, conc: maxConc, env: env}
+			lanes = append(lanes, lane{w: &warmer{p: p, f: f, reg: reg, set: set, conc: maxConc, env: env},
+				levels: levels, note: note, into: func(level int, m warmRun) { into(i, level, m) }})
 		}
-		for r := 0; r < o.rounds; r++ {
-			order := []int{0, 1}
-			if r%2 == 1 {
-				order = []int{1, 0}
-			}
-			for li, level := range levels {
-				for _, i := range order {
-					w := ws[i]
-					var m warmRun
-					phase := fmt.Sprintf("round %d, warm, %d in flight%s", r+1, level, note)
-					if err := w.p.attempt(phase, func() (err error) { m, err = w.measure(level, o.warm); return err }); err != nil {
-						return ws, err
-					}
-					into(i, li, m)
-					fmt.Printf("round %d, %s, warm, %d in flight%s: %.0f keys/s, p99 %.2f ms, %.1f µs CPU per key\n",
-						r+1, w.p.name, level, note, m.rate(), ms(percentile(m.lat, 99)), us(m.cpu, m.keys))
-				}
-			}
-		}
-		return ws, nil
 	}
 	for i := range res {
 		res[i].warm = make([][]warmRun, len(o.inFlight))
 	}
-	ws, err := run(nil, o.inFlight, "", func(i, level int, w warmRun) { res[i].warm[level] = append(res[i].warm[level], w) })
+	add(nil, o.inFlight, "", func(i, level int, m warmRun) { res[i].warm[level] = append(res[i].warm[level], m) })
+	if o.logLevel == "" {
+		for i := range res {
+			res[i].quiet = make([][]warmRun, 1)
+		}
+		add([]string{"RATIFY_LOG_LEVEL=warn"}, o.inFlight[:1], " (logging at warn)", func(i, level int, m warmRun) {
+			res[i].quiet[level] = append(res[i].quiet[level], m)
+		})
+	}
 	defer func() {
-		for _, w := range ws {
-			w.close()
+		for _, l := range lanes {
+			l.w.close()
 		}
 	}()
-	if err != nil {
-		return err
+	for r := 0; r < o.rounds; r++ {
+		for li := range o.inFlight {
+			for k := range lanes {
+				// Lanes come in pairs (ratify, Ratify): odd rounds swap them.
+				l := lanes[k^(r%2)]
+				if li >= len(l.levels) {
+					continue
+				}
+				level := l.levels[li]
+				var m warmRun
+				phase := fmt.Sprintf("round %d, warm, %d in flight%s", r+1, level, l.note)
+				if err := l.w.p.attempt(phase, func() (err error) { m, err = l.w.measure(level, o.warm); return err }); err != nil {
+					return err
+				}
+				l.into(li, m)
+				fmt.Printf("round %d, %s, warm, %d in flight%s: %.0f keys/s, p99 %.2f ms, %.1f µs CPU per key\n",
+					r+1, l.w.p.name, level, l.note, m.rate(), ms(percentile(m.lat, 99)), us(m.cpu, m.keys))
+			}
+		}
 	}
-	for i, w := range ws {
+	for i := range providers {
+		w := lanes[i].w
 		err := w.p.attempt("warm, peak resident set", func() (err error) {
 			res[i].rss, res[i].rssKeys, err = w.topUp(o.rssKeys)
 			return err
@@ -140,21 +157,8 @@ func warmPhase(providers []*provider, f sample.TLSFiles, reg *counting, set imag
 		if err != nil {
 			return err
 		}
-		w.close()
 	}
-	if o.logLevel != "" {
-		return nil
-	}
-	for i := range res {
-		res[i].quiet = make([][]warmRun, 1)
-	}
-	qs, err := run([]string{"RATIFY_LOG_LEVEL=warn"}, o.inFlight[:1], " (logging at warn)", func(i, level int, w warmRun) {
-		res[i].quiet[level] = append(res[i].quiet[level], w)
-	})
-	for _, w := range qs {
-		w.close()
-	}
-	return err
+	return nil
 }
 
 // warmBatches is n requests of 10 signed images, cycling over them.

@@ -152,10 +152,27 @@ func describe(o peerOptions) machineInfo {
 	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 		commit = strings.TrimSpace(string(out))
 	}
-	m.versions = fmt.Sprintf("ratify %s (%s, commit %s); Ratify %s (%s); both built with %s; distribution registry %s, notation %s, cosign %s",
-		o.ratify, "this tree", commit, stamp("ratify-v1.4.4", "v1.4.4"), o.peer, runtime.Version(),
+	m.versions = fmt.Sprintf("ratify %s (this tree, commit %s); Ratify %s (%s); both built with %s; distribution registry %s, notation %s, cosign %s",
+		relPath(o.ratify), commit, stamp("ratify-v1.4.4", "v1.4.4"), relPath(o.peer), runtime.Version(),
 		stamp("registry", "?"), stamp("notation", "?"), stamp("cosign", "?"))
 	return m
+}
+
+// relPath is p relative to the working directory when it is inside it,
+// so that a table pasted into the docs names no machine's paths.
+func relPath(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, abs); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
 }
 
 // stamp is the version a test tool was built from (install.sh's stamp).
