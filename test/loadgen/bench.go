@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -237,6 +239,12 @@ func measureCold(client *http.Client, url string, reg *counting, one, cold []str
 func startServer(bin, resources, dir string, f sample.TLSFiles) (addr string, stop func(), pid int, err error) {
 	args := []string{"serve", "-c", resources, "--metrics-addr", "-",
 		"--cert-dir", dir, "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}
+	// The health port's default (:9099) is fixed, as a pod's is: a second
+	// process there (an end-to-end test, the other binary) would make this
+	// one fail to start. A baseline from before the flag has no such port.
+	if help, _ := exec.Command(bin, "serve", "--help").Output(); bytes.Contains(help, []byte("--health-addr")) {
+		args = append(args, "--health-addr", "-")
+	}
 	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
 		args = append(args, "--pprof-addr", p)
 	}
