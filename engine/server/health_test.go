@@ -157,21 +157,7 @@ func TestCertificateSecretVolumeSwap(t *testing.T) {
 	for _, name := range []string{"tls.crt", "tls.key"} {
 		mustDo(t, os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)))
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, Ready: func(a string) { addr <- a }})
-	}()
-	a := listening(t, addr, done)
-	served := func() []byte {
-		conn, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reading the served certificate
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Raw
-	}
+	served := serveCertDir(t, f, dir)
 	if !bytes.Equal(served(), certDER(t, first.CertFile)) {
 		t.Fatal("the mounted certificate is not the one served")
 	}

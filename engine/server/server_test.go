@@ -291,21 +291,7 @@ func TestCertificateReload(t *testing.T) {
 	f := newFixture(t, server.Options{}, "10s")
 	dir := t.TempDir()
 	first := regtest.NewTLSFiles(t, dir)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	addr, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, Ready: func(a string) { addr <- a }})
-	}()
-	a := listening(t, addr, done)
-	serverCert := func() []byte {
-		conn, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reading the served certificate
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		return conn.ConnectionState().PeerCertificates[0].Raw
-	}
+	serverCert := serveCertDir(t, f, dir)
 	was := serverCert()
 	_ = first
 	// Rotate: new files in place, with a later modification time.
@@ -324,6 +310,27 @@ func TestCertificateReload(t *testing.T) {
 			t.Fatal("the rotated certificate was never served")
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// serveCertDir serves f over HTTPS with the certificate in dir until the
+// test ends, and returns what reads the certificate it serves.
+func serveCertDir(t *testing.T, f *fixture, dir string) func() []byte {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addr, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- f.srv.ListenAndServe(ctx, server.ServeOptions{Addr: "127.0.0.1:0", MetricsAddr: "-", CertDir: dir, Ready: func(a string) { addr <- a }})
+	}()
+	a := listening(t, addr, done)
+	return func() []byte {
+		conn, err := tls.Dial("tcp", a, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // only reading the served certificate
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].Raw
 	}
 }
 
