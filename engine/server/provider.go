@@ -75,65 +75,114 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, endpoint string, 
 		s.refuse(w, endpoint, "not_ready", http.StatusServiceUnavailable, "ratify has no configuration loaded yet")
 		return
 	}
-	ctx, cancel := context.WithDeadline(r.Context(), deadline)
-	defer cancel()
-
-	// Duplicate keys are answered once.
-	unique := make([]string, 0, len(keys))
-	seen := map[string]bool{}
-	for _, k := range keys {
-		if !seen[k] {
-			seen[k] = true
-			unique = append(unique, k)
-		}
-	}
-	type result struct {
-		key   string
-		value any
-		err   error
-	}
-	results := make(chan result, len(unique))
-	answered := make(map[string]result, len(unique))
-	for _, key := range unique {
-		req := eng.Prepare(s.splitKey(key))
-		// Keys decided recently are answered here, without a goroutine.
+	slots := uniqueKeys(keys)
+	pending := 0
+	for i := range slots {
+		sl := &slots[i]
+		sl.req = eng.Prepare(s.splitKey(sl.key))
+		// Keys decided recently are answered here: a lookup and the
+		// verdict's encoded bytes, no goroutine, no allocation.
 		if endpoint == "verify" {
-			if v, ok := eng.Cached(&req); ok {
-				answered[key] = result{key, value(v), nil}
+			if v, ok := eng.Cached(&sl.req); ok {
+				sl.set(v)
 				continue
 			}
 		}
-		r := req // only keys that go on to a goroutine move to the heap
-		go func() {
-			v, err := s.answer(ctx, eng, &r, answer)
-			results <- result{key, v, err}
-		}()
+		pending++
 	}
-collect:
-	for len(answered) < len(unique) {
-		select {
-		case res := <-results:
-			answered[res.key] = res
-		case <-ctx.Done():
-			break collect
-		}
+	if pending > 0 {
+		s.answerAll(r.Context(), deadline, eng, slots, pending, answer)
 	}
-	items := make([]externaldata.Item, 0, len(keys))
-	for _, key := range unique {
-		res, ok := answered[key]
-		item := externaldata.Item{Key: key}
-		switch {
-		case !ok:
-			item.Error = fmt.Sprintf("%s: not decided within %s; denying until it can be", key, timeout)
-		case res.err != nil:
-			item.Error = fmt.Sprintf("%s: %v", key, res.err)
-		default:
-			item.Value = res.value
+	for i := range slots {
+		if sl := &slots[i]; !sl.done {
+			sl.err = fmt.Errorf("not decided within %s; denying until it can be", timeout)
 		}
-		items = append(items, item)
 	}
 	s.metrics.requests.WithLabelValues(endpoint, "ok").Inc()
-	s.writeItems(w, items)
+	s.writeItems(w, slots)
+}
+
+// slot is one distinct key of a request and its answer.
+type slot struct {
+	key  string
+	req  engine.Request
+	done bool
+	raw  []byte // an encoded value (a cached verdict), else value
+	val  any
+	err  error
+}
+
+func (sl *slot) set(v *engine.Verdict) {
+	sl.done = true
+	if v.Value != nil {
+		sl.raw = v.Value
+	} else {
+		sl.val = toValue(*v.Decision)
+	}
+}
+
+// uniqueKeys is one slot per distinct key, in request order: duplicate
+// keys are answered once. Requests are mostly a pod's few images, where a
+// scan beats building a map.
+func uniqueKeys(keys []string) []slot {
+	slots := make([]slot, 0, len(keys))
+	var seen map[string]struct{}
+	if len(keys) > 16 {
+		seen = make(map[string]struct{}, len(keys))
+	}
+next:
+	for _, k := range keys {
+		if seen != nil {
+			if _, dup := seen[k]; dup {
+				continue
+			}
+			seen[k] = struct{}{}
+		} else {
+			for i := range slots {
+				if slots[i].key == k {
+					continue next
+				}
+			}
+		}
+		slots = append(slots, slot{key: k})
+	}
+	return slots
+}
+
+// answerAll answers the pending slots concurrently until deadline; a slot
+// still pending then stays undone.
+func (s *Server) answerAll(parent context.Context, deadline time.Time, eng *engine.Engine, slots []slot, pending int, answer keyFunc) {
+	ctx, cancel := context.WithDeadline(parent, deadline)
+	defer cancel()
+	type result struct {
+		i   int
+		val any
+		err error
+	}
+	results := make(chan result, pending)
+	for i := range slots {
+		if slots[i].done {
+			continue
+		}
+		go func(req *engine.Request) {
+			v, err := s.answer(ctx, eng, req, answer)
+			results <- result{i, v, err}
+		}(&slots[i].req)
+	}
+	for ; pending > 0; pending-- {
+		select {
+		case res := <-results:
+			sl := &slots[res.i]
+			sl.done, sl.err = true, res.err
+			if raw, ok := res.val.(json.RawMessage); ok {
+				sl.raw = raw
+			} else {
+				sl.val = res.val
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // buffer returns a recycled buffer: a warm request is otherwise mostly
@@ -145,10 +194,11 @@ func (s *Server) buffer() *bytes.Buffer {
 	return new(bytes.Buffer)
 }
 
-// writeItems writes a ProviderResponse with items. Item values that are
-// already encoded (cached decisions) are copied as they are: encoding/json
-// would re-validate and compact every cached byte on every request.
-func (s *Server) writeItems(w http.ResponseWriter, items []externaldata.Item) {
+// writeItems writes a ProviderResponse with an item per slot. Values that
+// are already encoded (cached verdicts) are copied as they are:
+// encoding/json would re-validate and compact every cached byte on every
+// request.
+func (s *Server) writeItems(w http.ResponseWriter, slots []slot) {
 	buf := s.buffer()
 	defer func() {
 		if buf.Cap() <= 1<<20 { // do not keep a huge buffer alive
@@ -156,30 +206,36 @@ func (s *Server) writeItems(w http.ResponseWriter, items []externaldata.Item) {
 			s.buffers.Put(buf)
 		}
 	}()
-	buf.WriteString(`{"apiVersion":"` + apiVersion + `","kind":"` + kindResponse + `","response":{"idempotent":true,"items":[`)
-	for i, it := range items {
+	b := buf.AvailableBuffer()
+	b = append(b, `{"apiVersion":"`+apiVersion+`","kind":"`+kindResponse+`","response":{"idempotent":true,"items":[`...)
+	for i := range slots {
+		sl := &slots[i]
 		if i > 0 {
-			buf.WriteByte(',')
+			b = append(b, ',')
 		}
-		key, _ := json.Marshal(it.Key)
-		buf.WriteString(`{"key":`)
-		buf.Write(key)
-		if it.Error != "" {
-			msg, _ := json.Marshal(it.Error)
-			buf.WriteString(`,"error":`)
-			buf.Write(msg)
-		} else {
-			buf.WriteString(`,"value":`)
-			if raw, ok := it.Value.(json.RawMessage); ok {
-				buf.Write(raw)
+		b = append(b, `{"key":`...)
+		b = appendString(b, sl.key)
+		switch {
+		case sl.err != nil:
+			b = append(b, `,"error":`...)
+			b = appendString(b, sl.key+": "+sl.err.Error())
+		case sl.raw != nil:
+			b = append(b, `,"value":`...)
+			b = append(b, sl.raw...)
+		default:
+			v, err := json.Marshal(sl.val)
+			if err != nil {
+				b = append(b, `,"error":`...)
+				b = appendString(b, sl.key+": encoding the answer: "+err.Error())
 			} else {
-				v, _ := json.Marshal(it.Value)
-				buf.Write(v)
+				b = append(b, `,"value":`...)
+				b = append(b, v...)
 			}
 		}
-		buf.WriteByte('}')
+		b = append(b, '}')
 	}
-	buf.WriteString("]}}\n")
+	b = append(b, "]}}\n"...)
+	buf.Write(b)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
 	w.WriteHeader(http.StatusOK)

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"sync"
 	"testing"
 	"time"
 )
@@ -68,4 +69,67 @@ func TestAddTTL(t *testing.T) {
 	if _, ok := c.Get("long"); !ok {
 		t.Error("an entry with the cache's TTL expired early")
 	}
+}
+
+// A key read between every insertion survives any number of them: the
+// clock gives it a second chance on every pass, while keys never read go.
+func TestReadEntrySurvivesAScan(t *testing.T) {
+	c := New[int, int](10, 0)
+	c.Add(-1, -1, 1)
+	for i := range 1000 {
+		if _, ok := c.Get(-1); !ok {
+			t.Fatalf("the key read before every insertion was evicted after %d insertions", i)
+		}
+		c.Add(i, i, 1)
+		if c.Size() > 10 {
+			t.Fatalf("size %d over the bound 10", c.Size())
+		}
+	}
+	if _, ok := c.Get(999); !ok {
+		t.Error("the entry just added was evicted")
+	}
+}
+
+// Readers and writers at once (run with -race): the bound holds and a
+// value read is the one stored under its key.
+func TestConcurrentUse(t *testing.T) {
+	c := New[int, int](64, time.Hour)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 5000 {
+				k := (i*7 + w) % 200
+				if v, ok := c.Get(k); ok && v != k*10 {
+					t.Errorf("key %d: value %d", k, v)
+					return
+				}
+				c.Add(k, k*10, 1+int64(k%3))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := c.Size(); n > 64 {
+		t.Errorf("size %d over the bound 64", n)
+	}
+}
+
+// BenchmarkGetParallel is the decision cache's read on a warm admission,
+// with readers on every core.
+func BenchmarkGetParallel(b *testing.B) {
+	c := New[int, int](1<<20, time.Hour)
+	for i := range 1000 {
+		c.Add(i, i, 1)
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, ok := c.Get(i % 1000); !ok {
+				b.Error("miss")
+				return
+			}
+			i++
+		}
+	})
 }
