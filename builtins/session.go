@@ -31,6 +31,10 @@ type Config struct {
 	Revision string
 	// Cache, when set, keeps results across sessions.
 	Cache *Cache
+	// Memos, when set, keeps what families derive from their arguments
+	// (parsed keys, prepared trust policies) across sessions: see
+	// decl.Memos. Implementations find it in their context.
+	Memos *decl.Memos
 	// Observe, when set, is told of every builtin call that ran or came
 	// from the cache (not of memoized ones): for metrics.
 	Observe func(name string, d time.Duration, success, cached bool)
@@ -200,6 +204,9 @@ func (s *Session) invoke(ctx context.Context, f *Func, args []any) (res *result)
 			res = &result{err: fmt.Errorf("%s failed internally: %v", f.Name, p)}
 		}
 	}()
+	if s.cfg.Memos != nil {
+		ctx = decl.WithMemos(ctx, s.cfg.Memos)
+	}
 	val, err := f.Impl(ctx, s, args)
 	if err != nil {
 		if errors.Is(err, decl.ErrNotConfigured) {

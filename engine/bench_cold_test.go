@@ -141,8 +141,8 @@ func decideCold(b *testing.B, ctx context.Context, eng *engine.Engine, ref strin
 	if err != nil {
 		b.Fatal(err)
 	}
-	if !v.Decision.Allow {
-		b.Fatalf("%s denied: %v", ref, v.Decision.Reasons)
+	if !v.Allow {
+		b.Fatalf("%s denied: %v", ref, v.Reasons)
 	}
 }
 

@@ -68,9 +68,13 @@ func (e *Engine) refuse(r *Request) (Decision, bool) {
 
 // Verdict is a decision with its encoding (Options.Encode), shared by every
 // caller the decision cache answers: treat it as read-only. With an
-// encoding, Decision carries no Reports (they are in Value).
+// encoding the cache keeps only the verdict and its bytes: Decision is nil,
+// since nothing that answers from the cache reads it.
 type Verdict struct {
-	Decision *Decision
+	Allow bool
+	// Reasons say why the image was denied.
+	Reasons  []string
+	Decision *Decision // without an encoding
 	Value    []byte
 }
 
@@ -225,27 +229,29 @@ func (e *Engine) decisionTTL() time.Duration {
 // without its reports, which are in the encoding: the decision cache holds
 // what it answers, not a second copy of every signature's details.
 func (e *Engine) verdict(d *Decision) (*Verdict, error) {
-	v := &Verdict{Decision: d}
+	v := &Verdict{Allow: d.Allow, Reasons: d.Reasons, Decision: d}
 	if enc := e.shared.opts.Encode; enc != nil {
 		b, err := enc(d)
 		if err != nil {
 			return nil, fmt.Errorf("encoding the decision: %w", err)
 		}
-		slim := *d
-		slim.Reports = nil
-		v.Value, v.Decision = b, &slim
+		v.Value, v.Decision = b, nil
 	}
 	return v, nil
 }
 
-// cost is what a verdict holds, roughly, in bytes.
+// cost is what a verdict holds in bytes, with the cache's entry and key
+// (decisionKey: about 300 bytes beside the strings it shares).
 func (v *Verdict) cost() int64 {
-	n := int64(len(v.Value)) + 256
-	for _, r := range v.Decision.Reasons {
-		n += int64(len(r))
+	n := int64(len(v.Value)) + 400
+	for _, r := range v.Reasons {
+		n += int64(len(r)) + 16
 	}
-	for _, r := range v.Decision.Reports {
-		n += int64(len(r.Message)+len(r.Subject)) + 128*int64(len(r.Signatures)+1)
+	if d := v.Decision; d != nil {
+		n += 256
+		for _, r := range d.Reports {
+			n += int64(len(r.Message)+len(r.Subject)) + 128*int64(len(r.Signatures)+1)
+		}
 	}
 	return n
 }

@@ -95,8 +95,8 @@ func TestSharedEvaluationOutlivesFirstCaller(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the patient caller failed with the impatient one: %v", err)
 	}
-	if !v.Decision.Allow {
-		t.Fatalf("denied: %v", v.Decision.Reasons)
+	if !v.Allow {
+		t.Fatalf("denied: %v", v.Reasons)
 	}
 }
 
@@ -125,13 +125,13 @@ spec:
 		t.Errorf("Evaluate: %v", d.Reasons)
 	}
 	v, err := decide(context.Background(), eng, p.signed)
-	if err != nil || !v.Decision.Allow {
+	if err != nil || !v.Allow {
 		t.Fatalf("Decide: %v %+v", err, v)
 	}
 	// The cached answer is the same verdict, with no registry request.
 	before := p.proxy.Requests()
 	cached, ok := cachedVerdict(eng, p.signed)
-	if !ok || !cached.Decision.Allow || p.proxy.Requests() != before {
+	if !ok || !cached.Allow || p.proxy.Requests() != before {
 		t.Fatalf("cached: %v %+v, %d registry requests", ok, cached, p.proxy.Requests()-before)
 	}
 }
@@ -147,11 +147,11 @@ func TestRequireDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Decision.Allow || !strings.Contains(strings.Join(v.Decision.Reasons, ";"), "not pinned to a digest") {
+	if v.Allow || !strings.Contains(strings.Join(v.Reasons, ";"), "not pinned to a digest") {
 		t.Fatalf("a tag was admitted with RequireDigest: %+v", v.Decision)
 	}
 	pinned := strings.TrimSuffix(p.signed, ":v1") + "@" + p.digest
-	if v, err := decide(context.Background(), eng, pinned); err != nil || !v.Decision.Allow {
+	if v, err := decide(context.Background(), eng, pinned); err != nil || !v.Allow {
 		t.Fatalf("the same image by digest: %v %+v", err, v)
 	}
 	// Without the option the tag is verified as usual.
@@ -171,17 +171,17 @@ func TestBudgetPerDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Decision.Allow {
+	if v.Allow {
 		t.Fatal("admitted past its registry budget")
 	}
 	if got := p.proxy.Requests() - before; got > 2 {
 		t.Errorf("%d registry requests, budget 2", got)
 	}
-	if msg := fmt.Sprint(v.Decision.Reasons, v.Decision.Reports); !strings.Contains(msg, "budget") {
+	if msg := fmt.Sprint(v.Reasons, v.Decision.Reports); !strings.Contains(msg, "budget") {
 		t.Errorf("the denial does not name the budget: %s", msg)
 	}
 	// The default budget admits the image.
-	if v, err := decide(context.Background(), p.engine(t, engine.Options{}), p.signed); err != nil || !v.Decision.Allow {
+	if v, err := decide(context.Background(), p.engine(t, engine.Options{}), p.signed); err != nil || !v.Allow {
 		t.Fatalf("default budget: %v %+v", err, v)
 	}
 }

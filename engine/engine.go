@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/seed-12b584bc/ratify/builtins"
+	"github.com/seed-12b584bc/ratify/builtins/decl"
 	"github.com/seed-12b584bc/ratify/builtins/kmp"
 	"github.com/seed-12b584bc/ratify/builtins/oras"
 	"github.com/seed-12b584bc/ratify/builtins/report"
@@ -154,6 +155,7 @@ func (o Options) withDefaults() Options {
 type Shared struct {
 	opts      Options
 	builtins  *builtins.Cache
+	memos     *decl.Memos
 	decisions *lru.Cache[decisionKey, *Verdict]
 	flight    singleflight.Group
 
@@ -169,7 +171,7 @@ type Shared struct {
 // NewShared returns the long-lived state engines are built on.
 func NewShared(opts Options) *Shared {
 	opts = opts.withDefaults()
-	s := &Shared{opts: opts, builtins: builtins.NewCache(opts.BuiltinCacheEntries, opts.BuiltinCacheTTL)}
+	s := &Shared{opts: opts, builtins: builtins.NewCache(opts.BuiltinCacheEntries, opts.BuiltinCacheTTL), memos: decl.NewMemos()}
 	if opts.DecisionCacheTTL > 0 {
 		s.decisions = lru.New[decisionKey, *Verdict](opts.DecisionCacheBytes, opts.DecisionCacheTTL)
 	}
@@ -379,7 +381,7 @@ func newTraceID() string {
 // management providers are visible.
 func (e *Engine) NewSession(scope string) *builtins.Session {
 	cfg := builtins.Config{
-		Scope: scope, Revision: e.revision, Cache: e.shared.builtins,
+		Scope: scope, Revision: e.revision, Cache: e.shared.builtins, Memos: e.shared.memos,
 		Observe: e.shared.opts.ObserveBuiltin, SubjectTTL: e.subjectTTL,
 	}
 	// A nil *Store or *Registry must be a nil interface: "not configured".

@@ -1,8 +1,10 @@
 package cosign
 
 import (
+	"context"
 	"crypto"
 
+	"github.com/seed-12b584bc/ratify/builtins/decl"
 	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
@@ -22,14 +24,18 @@ type parsedKey struct {
 	schemes []scheme
 }
 
-// parsedKeys is the process's memo, as http.DefaultClient is shared:
-// entries are immutable and keyed by all they derive from.
-var parsedKeys = lru.New[string, *parsedKey](keyMemoBytes, 0)
+// keyMemo is the engine's memo of parsed keys that ctx carries (nil: the
+// caller keeps none, and every key is parsed).
+func keyMemo(ctx context.Context) *lru.Cache[string, *parsedKey] {
+	return decl.Memo(decl.MemosFrom(ctx), "cosign.keys", func() *lru.Cache[string, *parsedKey] {
+		return lru.New[string, *parsedKey](keyMemoBytes, 0)
+	})
+}
 
 // loadKey parses pemText (parsePublicKeyPEM, schemesFor), or returns what
-// it parsed to before. Failures are not remembered.
-func loadKey(pemText string) (*parsedKey, error) {
-	if p, ok := parsedKeys.Get(pemText); ok {
+// it parsed to before in memo. Failures are not remembered.
+func loadKey(memo *lru.Cache[string, *parsedKey], pemText string) (*parsedKey, error) {
+	if p, ok := memo.Get(pemText); ok {
 		return p, nil
 	}
 	pub, err := parsePublicKeyPEM(pemText)
@@ -42,6 +48,6 @@ func loadKey(pemText string) (*parsedKey, error) {
 	}
 	p := &parsedKey{pub: pub, alg: alg, schemes: schemes}
 	// The text, and about what a parsed RSA-4096 key and its verifiers hold.
-	parsedKeys.Add(pemText, p, int64(len(pemText))+2048)
+	memo.Add(pemText, p, int64(len(pemText))+2048)
 	return p, nil
 }

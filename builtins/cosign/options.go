@@ -20,6 +20,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/tuf"
 
 	"github.com/seed-12b584bc/ratify/builtins/decl"
+	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
 // Limits on what a policy may pass; real configurations are far smaller, and
@@ -83,6 +84,11 @@ type scheme struct {
 // Unknown options are rejected: a misspelt `tlog` silently ignored would
 // weaken verification.
 func ParseOptions(opts map[string]any) (Options, error) {
+	return parseOptions(opts, nil)
+}
+
+// parseOptions is ParseOptions with the keys' parsing remembered in memo.
+func parseOptions(opts map[string]any, memo *lru.Cache[string, *parsedKey]) (Options, error) {
 	var o Options
 	names := make([]string, 0, len(opts))
 	for k := range opts {
@@ -97,7 +103,7 @@ func ParseOptions(opts map[string]any) (Options, error) {
 		var err error
 		switch k {
 		case "keys":
-			err = o.parseKeys(v)
+			err = o.parseKeys(v, memo)
 		case "tlog":
 			b, ok := v.(bool)
 			if !ok {
@@ -118,7 +124,7 @@ func ParseOptions(opts map[string]any) (Options, error) {
 	return o, nil
 }
 
-func (o *Options) parseKeys(v any) error {
+func (o *Options) parseKeys(v any, memo *lru.Cache[string, *parsedKey]) error {
 	list, ok := v.([]any)
 	if !ok {
 		return fmt.Errorf("keys: want a list (the result of kmp.keys, or PEM strings), got %s", decl.TypeName(v))
@@ -127,7 +133,7 @@ func (o *Options) parseKeys(v any) error {
 		return fmt.Errorf("keys: %d keys, at most %d", len(list), maxKeys)
 	}
 	for i, item := range list {
-		k, enabled, err := parseKey(i, item)
+		k, enabled, err := parseKey(i, item, memo)
 		if err != nil {
 			return err
 		}
@@ -141,7 +147,7 @@ func (o *Options) parseKeys(v any) error {
 }
 
 // parseKey decodes one entry of `keys`: a kmp.keys object or a PEM string.
-func parseKey(i int, item any) (Key, bool, error) {
+func parseKey(i int, item any, memo *lru.Cache[string, *parsedKey]) (Key, bool, error) {
 	label := fmt.Sprintf("keys[%d]", i)
 	var (
 		pemText string
@@ -184,7 +190,7 @@ func parseKey(i int, item any) (Key, bool, error) {
 	default:
 		return Key{}, false, fmt.Errorf("%s: want a kmp.keys object or a PEM string, got %s", label, decl.TypeName(item))
 	}
-	p, err := loadKey(pemText)
+	p, err := loadKey(memo, pemText)
 	if err != nil {
 		return Key{}, false, fmt.Errorf("%s: %w", label, err)
 	}

@@ -77,7 +77,7 @@ func (vr Verifier) Verify(ctx context.Context, store Source, subject oras.Refere
 			rep = report.Failure(VerifierName, subj, oneLine(fmt.Sprintf("internal error verifying cosign signatures: %v", r)))
 		}
 	}()
-	o, err := ParseOptions(opts)
+	o, err := parseOptions(opts, keyMemo(ctx))
 	if err != nil {
 		return report.Failure(VerifierName, subj, oneLine("invalid cosign.verify options: "+err.Error()))
 	}

@@ -1,12 +1,14 @@
 package notation
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 
 	notationgo "github.com/notaryproject/notation-go"
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
+	"github.com/seed-12b584bc/ratify/builtins/decl"
 	"github.com/seed-12b584bc/ratify/internal/lru"
 )
 
@@ -29,21 +31,25 @@ type prepared struct {
 	verifierErr error
 }
 
-// preparedOptions is the process's memo, as http.DefaultClient is shared:
-// entries are immutable and keyed by all they derive from.
-var preparedOptions = lru.New[string, *prepared](optionsMemoBytes, 0)
+// optionsMemo is the engine's memo of prepared options that ctx carries
+// (nil: the caller keeps none, and every call prepares its opts).
+func optionsMemo(ctx context.Context) *lru.Cache[string, *prepared] {
+	return decl.Memo(decl.MemosFrom(ctx), "notation.options", func() *lru.Cache[string, *prepared] {
+		return lru.New[string, *prepared](optionsMemoBytes, 0)
+	})
+}
 
 // prepare is ParseOptions and newVerifier on opts, or what they gave for
-// the same opts before. Options that do not parse, or whose verifier
-// cannot be built, are not remembered.
-func prepare(opts map[string]any) (*prepared, error) {
+// the same opts before in memo. Options that do not parse, or whose
+// verifier cannot be built, are not remembered.
+func prepare(memo *lru.Cache[string, *prepared], opts map[string]any) (*prepared, error) {
 	text, err := json.Marshal(opts)
 	if err != nil {
 		o, err := ParseOptions(opts) // says why opts are not JSON-like
 		return &prepared{opts: o}, err
 	}
 	key := string(text)
-	if p, ok := preparedOptions.Get(key); ok {
+	if p, ok := memo.Get(key); ok {
 		return p, nil
 	}
 	o, err := ParseOptions(opts)
@@ -54,7 +60,7 @@ func prepare(opts map[string]any) (*prepared, error) {
 	if p.verifier, p.verifierErr = newVerifier(o); p.verifierErr == nil {
 		// The text, and about what its decoded document, certificates and
 		// verifier hold besides.
-		preparedOptions.Add(key, p, int64(2*len(key))+4096)
+		memo.Add(key, p, int64(2*len(key))+4096)
 	}
 	return p, nil
 }

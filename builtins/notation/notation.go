@@ -102,7 +102,7 @@ func VerifyResolved(ctx context.Context, store oras.Content, subject oras.Refere
 
 func verify(ctx context.Context, store oras.Content, subject oras.Reference, subjectDesc ocispec.Descriptor, opts map[string]any) report.Report {
 	rep := report.Failure(VerifierName, subject.String(), "")
-	p, err := prepare(opts)
+	p, err := prepare(optionsMemo(ctx), opts)
 	rep.Warnings = p.warnings()
 	if err != nil {
 		rep.Message = "invalid notation options: " + oneLine(err.Error())

@@ -34,10 +34,18 @@ const CosignSignatureArtifactType = "application/vnd.dev.cosign.artifact.sig.v1+
 
 // Defaults, as in Ratify where Ratify has one.
 const (
-	DefaultReferrersTTL      = 10 * time.Second
-	DefaultMaxManifestBytes  = 4 << 20
-	DefaultMaxBlobBytes      = 32 << 20
-	DefaultContentCacheBytes = 64 << 20
+	DefaultReferrersTTL     = 10 * time.Second
+	DefaultMaxManifestBytes = 4 << 20
+	DefaultMaxBlobBytes     = 32 << 20
+	// DefaultContentCacheBytes bounds the cache of signature manifests and
+	// envelopes. A decision reads them once and is then answered from the
+	// decision cache; the content cache only spares their fetch when the same
+	// image is decided again (another policy scope, a new configuration
+	// revision), so it holds a few thousand images' signatures, not all.
+	DefaultContentCacheBytes = 16 << 20
+	// contentEntryBytes is a content entry's cost beside its bytes: the
+	// digest key, the entry and the map's share.
+	contentEntryBytes = 192
 	// DefaultReferrersCacheBytes bounds the cached referrer lists, by the
 	// estimated size of their descriptors (a registry decides how many
 	// referrers and how large their annotations are).
@@ -486,7 +494,7 @@ func (s *Store) cosignSignature(ctx context.Context, c *configured, ref Referenc
 		}
 		return ocispec.Descriptor{}, false, err
 	}
-	s.content.Add(desc.Digest, b, int64(len(b)))
+	s.content.Add(desc.Digest, b, int64(len(b))+contentEntryBytes)
 	desc.ArtifactType = CosignSignatureArtifactType
 	return desc, true, nil
 }
@@ -530,7 +538,7 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 	if err != nil {
 		return nil, wrap("fetch", name, err)
 	}
-	s.content.Add(desc.Digest, b, int64(len(b)))
+	s.content.Add(desc.Digest, b, int64(len(b))+contentEntryBytes)
 	return b, nil
 }
 
