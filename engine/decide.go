@@ -84,16 +84,22 @@ type Verdict struct {
 var ErrUndecided = errors.New("cannot verify now")
 
 // Cached answers r from the caches alone, without any registry request:
-// its tag (or digest) resolved recently and its decision still cached.
+// its decision still cached, and for a tag its resolution too.
 func (e *Engine) Cached(r *Request) (*Verdict, bool) {
 	if r.Invalid() != nil || e.shared.decisions == nil {
 		return nil, false
 	}
-	desc, ok := e.store.ResolveCached(r.ref)
-	if !ok {
-		return nil, false
+	d := r.ref.Digest
+	if d == "" {
+		desc, ok := e.store.ResolveCached(r.ref)
+		if !ok {
+			return nil, false
+		}
+		d = desc.Digest
 	}
-	v, ok := e.shared.decisions.Get(e.cacheKey(r, desc.Digest))
+	// A digest needs no resolution to name its decision: the decision
+	// expires no later than the resolution would (decisionTTL).
+	v, ok := e.shared.decisions.Get(e.cacheKey(r, d))
 	if ok {
 		e.observeCache(true)
 	}
@@ -111,6 +117,12 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	}
 	if d, ok := e.refuse(r); ok {
 		return e.verdict(&d)
+	}
+	if r.ref.Digest != "" {
+		if v, ok := e.shared.decisions.Get(e.cacheKey(r, r.ref.Digest)); ok {
+			e.observeCache(true)
+			return v, nil
+		}
 	}
 	// One budget for the resolution and the evaluation of this key.
 	budget := oras.NewBudget(e.shared.opts.Budget)

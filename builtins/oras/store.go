@@ -52,6 +52,10 @@ const (
 	DefaultReferrersCacheBytes = 16 << 20
 	// resolutions are small, but their keys (references) are the caller's
 	resolvedCacheBytes = 4 << 20
+	// entryBytes is what a cache entry holds beside its key's strings and
+	// its value's: the key and value structs, the map's and the clock's
+	// share, and the request string the reference's fields are cut from.
+	entryBytes = 320
 )
 
 // Config describes one store: a remote registry client or an OCI layout.
@@ -358,7 +362,7 @@ func (s *Store) cacheResolution(c *configured, ref Reference, desc ocispec.Descr
 		return
 	}
 	key := keyOf(c.index, ref)
-	s.resolved.AddTTL(key, desc, key.bytes()+descriptorBytes(desc), c.cfg.ReferrersTTL)
+	s.resolved.AddTTL(key, desc, entryBytes+key.bytes()+descriptorBytes(desc), c.cfg.ReferrersTTL)
 }
 
 // descriptorBytes estimates the memory a descriptor holds.
@@ -412,7 +416,7 @@ func (s *Store) Referrers(ctx context.Context, ref Reference, artifactType strin
 			if err != nil {
 				return nil, err
 			}
-			cost := key.bytes()
+			cost := entryBytes + key.bytes()
 			for _, d := range list {
 				cost += descriptorBytes(d)
 			}

@@ -19,8 +19,9 @@ type warmer struct {
 	conc   int
 	env    []string
 	r      *running
-	keys   int  // keys the current process has answered
-	broken bool // the last measurement failed: a new process first
+	keys   int    // keys the current process has answered
+	broken bool   // the last measurement failed: a new process first
+	idle   memory // of the first process, once started, before any request
 }
 
 // ready makes sure a primed process is there.
@@ -32,6 +33,12 @@ func (w *warmer) ready() error {
 	r, err := w.p.start(w.f, w.conc, w.env...)
 	if err != nil {
 		return err
+	}
+	if w.idle.now == 0 {
+		if w.idle, err = memoryOf(r.pid); err != nil {
+			r.stop()
+			return err
+		}
 	}
 	if err := w.p.warmUp(r, w.set); err != nil {
 		r.stop()
@@ -67,20 +74,20 @@ func (w *warmer) measure(level, n int) (warmRun, error) {
 }
 
 // topUp sends keys until the process has answered at least total, then
-// returns its peak resident set and the keys it answered.
-func (w *warmer) topUp(total int) (rss int64, keys int, err error) {
+// returns its resident set and the keys it answered.
+func (w *warmer) topUp(total int) (mem memory, keys int, err error) {
 	if err := w.ready(); err != nil {
-		return 0, 0, err
+		return memory{}, 0, err
 	}
 	if more := (total - w.keys + 9) / 10; more > 0 {
 		if _, err := load(w.r.client, w.r.url, warmBatches(w.set, more), w.conc); err != nil {
 			w.broken = true
-			return 0, 0, w.r.failed(fmt.Errorf("%s: %w", w.p.name, err))
+			return memory{}, 0, w.r.failed(fmt.Errorf("%s: %w", w.p.name, err))
 		}
 		w.keys += more * 10
 	}
-	rss, err = peakRSS(w.r.pid)
-	return rss, w.keys, err
+	mem, err = memoryOf(w.r.pid)
+	return mem, w.keys, err
 }
 
 // lane is one warm process and what it measures.
@@ -152,6 +159,7 @@ func warmPhase(providers []*provider, f sample.TLSFiles, reg *counting, set imag
 		w := lanes[i].w
 		err := w.p.attempt("warm, peak resident set", func() (err error) {
 			res[i].rss, res[i].rssKeys, err = w.topUp(o.rssKeys)
+			res[i].idle = w.idle
 			return err
 		})
 		if err != nil {

@@ -34,18 +34,38 @@ func cpuTime(pid int) (time.Duration, error) {
 
 // peakRSS is the process's high-water resident set (VmHWM).
 func peakRSS(pid int) (int64, error) {
+	m, err := memoryOf(pid)
+	return m.peak, err
+}
+
+// memory is what /proc/<pid>/status says of a process's resident set, in
+// bytes: the high-water mark (VmHWM), and the set now (VmRSS) with its
+// anonymous part (RssAnon: heap, stacks) and its file-backed part (RssFile:
+// mostly the executable's own pages, mapped as they are touched).
+type memory struct{ peak, now, anon, file int64 }
+
+func memoryOf(pid int) (memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return memory{}, err
 	}
+	var m memory
+	fields := map[string]*int64{"VmHWM:": &m.peak, "VmRSS:": &m.now, "RssAnon:": &m.anon, "RssFile:": &m.file}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
+		name, rest, _ := strings.Cut(line, "\t")
+		if p, ok := fields[name]; ok {
 			var kb int64
-			_, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%d kB", &kb)
-			return kb << 10, err
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return memory{}, fmt.Errorf("%s in /proc/%d/status: %w", name, pid, err)
+			}
+			*p = kb << 10
+			delete(fields, name)
 		}
 	}
-	return 0, errors.New("no VmHWM in /proc status")
+	if len(fields) > 0 {
+		return memory{}, fmt.Errorf("/proc/%d/status lacks %d of VmHWM, VmRSS, RssAnon, RssFile", pid, len(fields))
+	}
+	return m, nil
 }
 
 // process is a provider started by startProcess.

@@ -48,7 +48,8 @@ type peerFigures struct {
 	warm          [][]warmRun // by level, then round
 	quiet         [][]warmRun // the first level again, both logging at warn
 	rssKeys       int
-	rss           int64
+	rss           memory   // after rssKeys keys
+	idle          memory   // the warm process once started, before any request
 	retried       int64    // requests sent again after a transport error
 	redone        []string // phases run again after a failure, and why
 }
@@ -264,7 +265,11 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	warm(a.quiet, b.quiet, ", both logging at warn")
 	rows = append(rows,
 		row{name: "registry requests while cached (all warm runs)", a: float64(cachedA), b: float64(cachedB), format: "%.0f", lower: true},
-		row{name: fmt.Sprintf("peak resident memory of the warm process after %s keys, MiB", keysAnswered(a.rssKeys, b.rssKeys)), a: float64(a.rss) / (1 << 20), b: float64(b.rss) / (1 << 20), format: "%.1f", lower: true},
+		row{name: "resident memory of the warm process once started, before any request, MiB", a: mib(a.idle.now), b: mib(b.idle.now), format: "%.1f", lower: true},
+		row{name: "of which the executable's pages and other files (RssFile), MiB", a: mib(a.idle.file), b: mib(b.idle.file), format: "%.1f", lower: true},
+		row{name: fmt.Sprintf("peak resident memory of the warm process after %s keys (VmHWM), MiB", keysAnswered(a.rssKeys, b.rssKeys)), a: mib(a.rss.peak), b: mib(b.rss.peak), format: "%.1f", lower: true},
+		row{name: "resident memory then: anonymous (heap, stacks: RssAnon), MiB", a: mib(a.rss.anon), b: mib(b.rss.anon), format: "%.1f", lower: true},
+		row{name: "resident memory then: the executable's pages and other files (RssFile), MiB", a: mib(a.rss.file), b: mib(b.rss.file), format: "%.1f", lower: true},
 		row{name: "requests sent again after a reset connection (no HTTP answer)", a: float64(a.retried), b: float64(b.retried), format: "%.0f", lower: true},
 		row{name: "phases run again on a new process after a failure (listed below)", a: float64(len(a.redone)), b: float64(len(b.redone)), format: "%.0f", lower: true},
 	)
@@ -295,6 +300,8 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	}
 	return os.WriteFile(o.out, []byte(sb.String()), 0o644)
 }
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 func us(d time.Duration, keys int) float64 {
 	return float64(d) / float64(time.Microsecond) / float64(keys)
