@@ -1,11 +1,13 @@
 package oras
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/auth"
 )
 
@@ -75,5 +77,25 @@ func TestAuthCacheBounded(t *testing.T) {
 	}
 	if n := c.tokens.Size(); n > authCacheTokenBytes {
 		t.Errorf("%d token bytes cached, bound %d", n, authCacheTokenBytes)
+	}
+}
+
+// Content kept in the cache holds its own bytes, not the twice as large
+// buffer it was read into; what does not match its digest is refused.
+func TestReadAllKeepsNoSpareCapacity(t *testing.T) {
+	for _, n := range []int{1, 250, 511, 512, 4096, 70000} {
+		data := bytes.Repeat([]byte{'x'}, n)
+		desc := content.NewDescriptorFromBytes("application/octet-stream", data)
+		b, err := readAll(bytes.NewReader(data), desc)
+		if err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		// Beyond the allocator's size classes (at most an eighth).
+		if spare := cap(b) - len(b); spare > 64+n/8 {
+			t.Errorf("%d bytes read keep %d bytes of spare capacity", n, spare)
+		}
+		if _, err := readAll(bytes.NewReader(append(data[:n-1:n-1], 'y')), desc); err == nil {
+			t.Errorf("%d bytes: content that does not match its digest was read", n)
+		}
 	}
 }

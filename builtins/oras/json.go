@@ -1,6 +1,7 @@
 package oras
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,19 @@ func readVerified(r io.Reader, desc ocispec.Descriptor, limit int64) (ocispec.De
 	if desc.Size < 0 || desc.Size > limit {
 		return desc, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, desc.Size, limit)
 	}
-	b, err := content.ReadAll(r, desc)
+	b, err := readAll(r, desc)
 	return desc, b, err
+}
+
+// readAll is content.ReadAll (at most desc.Size bytes, and exactly those its
+// digest names) with the result trimmed to its length. ReadAll reads into a
+// bytes.Buffer sized to the content, which grows to about twice that to
+// look for the end; the bytes go into the content cache, where the spare
+// capacity would be kept for as long as they are.
+func readAll(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
+	b, err := content.ReadAll(r, desc)
+	if err != nil || cap(b)-len(b) < 64 {
+		return b, err
+	}
+	return bytes.Clone(b), nil
 }

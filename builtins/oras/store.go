@@ -16,7 +16,6 @@ import (
 
 	"github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2/content"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/seed-12b584bc/ratify/internal/lru"
@@ -538,7 +537,7 @@ func (s *Store) Fetch(ctx context.Context, ref Reference, desc ocispec.Descripto
 	defer rc.Close()
 	// ReadAll reads at most desc.Size bytes and fails on a size or digest
 	// mismatch, so a registry cannot feed us more or other bytes.
-	b, err := content.ReadAll(rc, desc)
+	b, err := readAll(rc, desc)
 	if err != nil {
 		return nil, wrap("fetch", name, err)
 	}
