@@ -41,7 +41,7 @@ const (
 	// decision cache; the content cache only spares their fetch when the same
 	// image is decided again (another policy scope, a new configuration
 	// revision), so it holds a few thousand images' signatures, not all.
-	DefaultContentCacheBytes = 16 << 20
+	DefaultContentCacheBytes = 8 << 20
 	// contentEntryBytes is a content entry's cost beside its bytes: the
 	// digest key, the entry and the map's share.
 	contentEntryBytes = 192

@@ -27,6 +27,7 @@ type figures struct {
 	coldRate         float64
 	perImage         int64
 	rss              int64
+	mem, idle        memory // after the keys; once started
 }
 
 func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
@@ -95,7 +96,8 @@ func run(bins []string, nImages, nKeys, nCold, nWarm, conc, nDist int) error {
 			fmt.Printf(", %d (distribution, tag schema); distribution cold: %.0f images/s (%d images)", dist[i].perImage, dist[i].coldRate, nDist)
 		}
 		fmt.Println()
-		fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB\n", nKeys, nImages, float64(f.rss)/(1<<20))
+		fmt.Printf("peak RSS of ratify serve after %d keys over %d images: %.1f MiB (then %.1f MiB anonymous, %.1f MiB file-backed; once started, before any request: %.1f MiB, %.1f MiB of it file-backed)\n",
+			nKeys, nImages, mib(f.rss), mib(f.mem.anon), mib(f.mem.file), mib(f.idle.now), mib(f.idle.file))
 	}
 	if len(bins) == 2 {
 		a, b := results[0], results[1]
@@ -113,6 +115,9 @@ func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting
 		return f, err
 	}
 	defer stop()
+	if f.idle, err = memoryOf(pid); err != nil {
+		return f, err
+	}
 	if f.perImage, f.coldRate, err = measureCold(client, url, reg, refs[nImages:], refs[:nCold], conc); err != nil {
 		return f, err
 	}
@@ -157,9 +162,10 @@ func measure(bin, resources, dir string, tlsFiles sample.TLSFiles, reg *counting
 	if _, err := load(client, url, all, conc); err != nil {
 		return f, err
 	}
-	if f.rss, err = peakRSS(pid); err != nil {
+	if f.mem, err = memoryOf(pid); err != nil {
 		return f, err
 	}
+	f.rss = f.mem.peak
 	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
 		fmt.Printf("heap profile: go tool pprof http://%s/debug/pprof/heap (press Enter to stop)\n", p)
 		_, _ = fmt.Scanln()
