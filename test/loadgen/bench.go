@@ -215,6 +215,9 @@ func measureDistribution(ctx context.Context, bins []string, resources, dir stri
 
 // serveFor starts bin's provider and a client for it with conc connections.
 func serveFor(bin, resources, dir string, tlsFiles sample.TLSFiles, conc int) (client *http.Client, url string, pid int, stop func(), err error) {
+	if err := cacheFile(bin); err != nil { // as for bench-compare: a fair resident set
+		return nil, "", 0, nil, err
+	}
 	addr, stop, pid, err := startServer(bin, resources, dir, tlsFiles)
 	if err != nil {
 		return nil, "", 0, nil, err
