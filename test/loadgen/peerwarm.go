@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
@@ -179,6 +180,10 @@ func warmBatches(set imageSet, n int) [][]string {
 	return out
 }
 
+// warmCheckEvery: one warm answer in so many is decoded and checked key by
+// key (loadWarm).
+const warmCheckEvery = 8
+
 // warmOnce sends n requests of 10 cached keys with level in flight.
 func warmOnce(name string, r *running, reg *counting, set imageSet, level, n int) (warmRun, error) {
 	w := warmRun{conc: level, keys: n * 10}
@@ -186,9 +191,13 @@ func warmOnce(name string, r *running, reg *counting, set imageSet, level, n int
 	if err != nil {
 		return w, err
 	}
+	gen0, err := cpuTime(os.Getpid())
+	if err != nil {
+		return w, err
+	}
 	before := reg.n.Load()
 	start := time.Now()
-	if w.lat, err = load(r.client, r.url, warmBatches(set, n), level); err != nil {
+	if w.lat, err = loadWarm(r.client, r.url, warmBatches(set, n), level, warmCheckEvery); err != nil {
 		return w, r.failed(fmt.Errorf("%s: %w", name, err))
 	}
 	w.elapsed = time.Since(start)
@@ -196,6 +205,10 @@ func warmOnce(name string, r *running, reg *counting, set imageSet, level, n int
 	if err != nil {
 		return w, err
 	}
-	w.cpu, w.reqs = cpu1-cpu0, reg.n.Load()-before
+	gen1, err := cpuTime(os.Getpid())
+	if err != nil {
+		return w, err
+	}
+	w.cpu, w.genCPU, w.reqs = cpu1-cpu0, gen1-gen0, reg.n.Load()-before
 	return w, nil
 }

@@ -36,6 +36,7 @@ type warmRun struct {
 	elapsed    time.Duration
 	lat        []time.Duration
 	cpu        time.Duration
+	genCPU     time.Duration // the load generator's own, on the same cores
 	reqs       int64
 }
 
@@ -101,6 +102,7 @@ func pooledWarm(runs []warmRun) warmRun {
 		p.keys += r.keys
 		p.elapsed += r.elapsed
 		p.cpu += r.cpu
+		p.genCPU += r.genCPU
 		p.reqs += r.reqs
 		p.lat = append(p.lat, r.lat...)
 	}
@@ -121,6 +123,7 @@ type row struct {
 	a, b   float64
 	format string
 	lower  bool
+	info   bool // a condition of the run, not a figure to better
 }
 
 // machineInfo is what the table's heading says about the run.
@@ -256,6 +259,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 				row{name: pre + "p50 ms", a: ms(percentile(wa.lat, 50)), b: ms(percentile(wb.lat, 50)), format: "%.2f", lower: true},
 				row{name: pre + "p99 ms", a: ms(percentile(wa.lat, 99)), b: ms(percentile(wb.lat, 99)), format: "%.2f", lower: true},
 				row{name: pre + "provider CPU per key, µs", a: us(wa.cpu, wa.keys), b: us(wb.cpu, wb.keys), format: "%.1f", lower: true},
+				row{name: pre + "the load generator's CPU over the run, cores (it shares the machine)", a: wa.genCPU.Seconds() / wa.elapsed.Seconds(), b: wb.genCPU.Seconds() / wb.elapsed.Seconds(), format: "%.2f", info: true},
 			)
 			cachedA += wa.reqs
 			cachedB += wb.reqs
@@ -277,6 +281,10 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 	w("| figure | ratify | Ratify v1.4.4 | ratio (ratify ÷ Ratify) |\n|---|--:|--:|--:|\n")
 	w("| check: %d verdicts as expected in every round (signed allowed; unsigned and untrusted denied) | %s | %s | |\n", nImages, a.check, b.check)
 	for _, r := range rows {
+		if r.info {
+			w("| %s | "+r.format+" | "+r.format+" | |\n", r.name, r.a, r.b)
+			continue
+		}
 		better := "higher is better"
 		if r.lower {
 			better = "lower is better"
