@@ -33,8 +33,14 @@ type provider struct {
 // its metrics and probe listeners (Ratify v1.4.4 out of a cluster has
 // none), which also lets two run at once.
 func ratifyProvider(bin, dir, resources string, f sample.TLSFiles) *provider {
-	return &provider{name: "ratify", bin: bin, addrFlag: "--addr", dir: dir, args: []string{"serve", "-c", resources,
-		"--metrics-addr", "-", "--health-addr", "-", "--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}}
+	args := []string{"serve", "-c", resources,
+		"--metrics-addr", "-", "--health-addr", "-", "--cert-dir", filepath.Dir(f.CertFile), "--ca-cert-file", f.CAFile, "--cache-ttl", "1h"}
+	if p := os.Getenv("LOADGEN_PPROF"); p != "" {
+		// To profile: one ratify process at a time (-log-level, so that no
+		// second warm process logging at warn runs beside the first).
+		args = append(args, "--pprof-addr", p)
+	}
+	return &provider{name: "ratify", bin: bin, addrFlag: "--addr", dir: dir, args: args}
 }
 
 // peerProvider is Ratify v1.4.4 out of a cluster: `ratify serve` with a
