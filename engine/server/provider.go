@@ -337,6 +337,9 @@ func (s *Server) decode(r *http.Request, w http.ResponseWriter) ([]string, int, 
 // Decode parses and checks a ProviderRequest body: the keys, or the HTTP
 // status and reason to refuse it with.
 func Decode(body []byte, maxKeys int) ([]string, int, error) {
+	if req, ok := decodeFast(body); ok {
+		return validate(&req, maxKeys)
+	}
 	var req externaldata.ProviderRequest
 	if err := json.Unmarshal(body, &req); err != nil {
 		return nil, http.StatusBadRequest, fmt.Errorf("malformed ProviderRequest: %v", err)
