@@ -29,10 +29,10 @@ func TestDecodeFastReadsGatekeeperRequests(t *testing.T) {
 // Anything outside the subset goes to encoding/json, which decides.
 func TestDecodeFastLeavesTheRestToEncodingJSON(t *testing.T) {
 	for _, body := range []string{
-		`{"apiVersion":"v","apiVersion":"w"}`,        // repeated: encoding/json keeps the last
-		`{"APIVERSION":"v"}`,                         // encoding/json matches names in any case
-		`{"request":{"keys":["a\"b"]}}`,              // an escape
-		`{"request":{"keys":["a` + "\xff" + `"]}}`,   // invalid UTF-8, replaced by encoding/json
+		`{"apiVersion":"v","apiVersion":"w"}`,      // repeated: encoding/json keeps the last
+		`{"APIVERSION":"v"}`,                       // encoding/json matches names in any case
+		`{"request":{"keys":["a\"b"]}}`,            // an escape
+		`{"request":{"keys":["a` + "\xff" + `"]}}`, // invalid UTF-8, replaced by encoding/json
 		`{"request":{"keys":null}}`, `{"request":null}`, `{"kind":1}`,
 		`{"request":{"keys":["a"],"other":1}}`, `{"extra":true}`,
 		`{"kind":"ProviderRequest"} x`, `{"kind":"ProviderRequest"`, `[]`, ``, `{"request":{"keys":["a",]}}`,
