@@ -12,8 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/seed-12b584bc/ratify/internal/sample"
@@ -48,36 +46,15 @@ func batches(refs []string, n int) [][]string {
 // request's latency.
 func load(client *http.Client, url string, bs [][]string, conc int) ([]time.Duration, error) {
 	lat := make([]time.Duration, len(bs))
-	var (
-		wg       sync.WaitGroup
-		next     atomic.Int64
-		mu       sync.Mutex
-		firstErr error
-	)
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(bs) {
-					return
-				}
-				start := time.Now()
-				if _, err := verify(client, url, bs[i]); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				lat[i] = time.Since(start)
-			}
-		}()
-	}
-	wg.Wait()
-	return lat, firstErr
+	err := parallel(len(bs), conc, func(i int) error {
+		start := time.Now()
+		if _, err := verify(client, url, bs[i]); err != nil {
+			return err
+		}
+		lat[i] = time.Since(start)
+		return nil
+	})
+	return lat, err
 }
 
 // loadWarm is load for keys whose verdicts are cached, with the load
@@ -104,42 +81,21 @@ func loadWarm(client *http.Client, url string, bs [][]string, conc, checkEvery i
 		}
 	}
 	lat := make([]time.Duration, len(bs))
-	var (
-		wg       sync.WaitGroup
-		next     atomic.Int64
-		mu       sync.Mutex
-		firstErr error
-	)
-	for w := 0; w < conc; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(bs) {
-					return
-				}
-				start := time.Now()
-				var err error
-				if i%checkEvery == 0 {
-					_, err = verifyBody(client, url, bs[i], enc[i])
-				} else {
-					err = send(client, url, enc[i])
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				lat[i] = time.Since(start)
-			}
-		}()
-	}
-	wg.Wait()
-	return lat, firstErr
+	err := parallel(len(bs), conc, func(i int) error {
+		start := time.Now()
+		var err error
+		if i%checkEvery == 0 {
+			_, err = verifyBody(client, url, bs[i], enc[i])
+		} else {
+			err = send(client, url, enc[i])
+		}
+		if err != nil {
+			return err
+		}
+		lat[i] = time.Since(start)
+		return nil
+	})
+	return lat, err
 }
 
 // send posts body and reads the answer through, which must be a 200.

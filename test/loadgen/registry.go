@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,47 +71,25 @@ func startDistribution(bin, dir string) (host string, stop func(), err error) {
 
 func pushSigned(ctx context.Context, name string, key *sample.CosignKey, n int) ([]string, error) {
 	refs := make([]string, n)
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	next := atomic.Int64{}
-	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				repoName := fmt.Sprintf("%s-%d", name, i)
-				repo, err := remote.NewRepository(repoName)
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				repo.PlainHTTP = true
-				tag := "v1"
-				d, err := sample.PushImage(ctx, repo, tag)
-				if err == nil {
-					_, err = sample.Cosign(ctx, key, repo, repoName, d, "")
-				}
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-					return
-				}
-				refs[i] = repoName + ":" + tag
-			}
-		}()
-	}
-	wg.Wait()
-	return refs, firstErr
+	err := parallel(n, 8, func(i int) error {
+		repoName := fmt.Sprintf("%s-%d", name, i)
+		repo, err := remote.NewRepository(repoName)
+		if err != nil {
+			return err
+		}
+		repo.PlainHTTP = true
+		tag := "v1"
+		d, err := sample.PushImage(ctx, repo, tag)
+		if err == nil {
+			_, err = sample.Cosign(ctx, key, repo, repoName, d, "")
+		}
+		if err != nil {
+			return err
+		}
+		refs[i] = repoName + ":" + tag
+		return nil
+	})
+	return refs, err
 }
 
 // countingProxy serves upstream (host:port, plain HTTP) on a loopback port

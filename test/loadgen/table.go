@@ -55,8 +55,9 @@ type peerFigures struct {
 	redone        []string // phases run again after a failure, and why
 }
 
-// medianRate is the median over rounds of images/s.
-func medianRate(runs []coldRun) float64 {
+// medianRate is the median over rounds of their rate (images/s cold,
+// keys/s warm).
+func medianRate[R interface{ rate() float64 }](runs []R) float64 {
 	rs := make([]float64, len(runs))
 	for i, r := range runs {
 		rs[i] = r.rate()
@@ -83,16 +84,6 @@ func pooled(runs []coldRun) coldRun {
 }
 
 func (c coldRun) perImage(k kind) float64 { return float64(c.reqs[k]) / float64(c.count[k]) }
-
-// medianWarmRate is the median over rounds of keys/s.
-func medianWarmRate(runs []warmRun) float64 {
-	rs := make([]float64, len(runs))
-	for i, r := range runs {
-		rs[i] = r.rate()
-	}
-	sort.Float64s(rs)
-	return rs[len(rs)/2]
-}
 
 // pooledWarm sums the rounds of one level.
 func pooledWarm(runs []warmRun) warmRun {
@@ -255,7 +246,7 @@ func printTable(m machineInfo, o peerOptions, nImages int, a, b *peerFigures) er
 			wa, wb := pooledWarm(a[l]), pooledWarm(b[l])
 			pre := fmt.Sprintf("warm, 10 keys a request, %d in flight%s: ", wa.conc, note)
 			rows = append(rows,
-				row{name: pre + "keys/s", a: medianWarmRate(a[l]), b: medianWarmRate(b[l]), format: "%.0f"},
+				row{name: pre + "keys/s", a: medianRate(a[l]), b: medianRate(b[l]), format: "%.0f"},
 				row{name: pre + "p50 ms", a: ms(percentile(wa.lat, 50)), b: ms(percentile(wb.lat, 50)), format: "%.2f", lower: true},
 				row{name: pre + "p99 ms", a: ms(percentile(wa.lat, 99)), b: ms(percentile(wb.lat, 99)), format: "%.2f", lower: true},
 				row{name: pre + "provider CPU per key, µs", a: us(wa.cpu, wa.keys), b: us(wb.cpu, wb.keys), format: "%.1f", lower: true},
