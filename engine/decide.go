@@ -118,11 +118,10 @@ func (e *Engine) Decide(ctx context.Context, r *Request) (*Verdict, error) {
 	if d, ok := e.refuse(r); ok {
 		return e.verdict(&d)
 	}
-	if r.ref.Digest != "" {
-		if v, ok := e.shared.decisions.Get(e.cacheKey(r, r.ref.Digest)); ok {
-			e.observeCache(true)
-			return v, nil
-		}
+	// A digest's decision, or a tag's whose resolution is cached too, needs
+	// no registry request.
+	if v, ok := e.Cached(r); ok {
+		return v, nil
 	}
 	// One budget for the resolution and the evaluation of this key.
 	budget := oras.NewBudget(e.shared.opts.Budget)

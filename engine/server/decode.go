@@ -90,11 +90,6 @@ func (d *scanner) next(c byte) bool {
 	return false
 }
 
-func (d *scanner) peek(c byte) bool {
-	d.space()
-	return d.i < len(d.b) && d.b[d.i] == c
-}
-
 // raw is the text of a string without escapes, control characters or
 // invalid UTF-8, the quotes consumed.
 func (d *scanner) raw() ([]byte, bool) {
@@ -170,7 +165,7 @@ func (d *scanner) object(field func(name []byte) bool) bool {
 	}
 	for {
 		name, ok := d.raw()
-		if !ok || !d.next(':') || d.peek('n') || !field(name) {
+		if !ok || !d.next(':') || !field(name) {
 			return false
 		}
 		if d.next('}') {
