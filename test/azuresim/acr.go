@@ -2,14 +2,10 @@ package azuresim
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -23,6 +19,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/seed-12b584bc/ratify/internal/sample"
 	"github.com/seed-12b584bc/ratify/test/regtest"
 )
 
@@ -139,27 +136,17 @@ func StartACR(t testing.TB, n *Net, entra *Entra, o ACROptions) *ACR {
 // signingCert makes the key that signs access tokens, a certificate for it
 // from a fresh CA, and writes the CA into a bundle file for the registry.
 func (a *ACR) signingCert(dir string) (string, error) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "azuresim ACR token CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	ca, err := sample.NewTLSCA(pkix.Name{CommonName: "azuresim ACR token CA"})
 	if err != nil {
 		return "", err
 	}
-	ca, _ := x509.ParseCertificate(caDER)
-	a.key, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "azuresim ACR token signer"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, ca, a.key.Public(), caKey)
+	signer, err := ca.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: "azuresim ACR token signer"}, KeyUsage: x509.KeyUsageDigitalSignature})
 	if err != nil {
 		return "", err
 	}
-	if a.cert, err = x509.ParseCertificate(der); err != nil {
-		return "", err
-	}
+	a.key, a.cert = signer.PrivateKey.(*ecdsa.PrivateKey), signer.Leaf
 	path := filepath.Join(dir, "token-ca.pem")
-	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600)
+	return path, os.WriteFile(path, ca.PEM(), 0o600)
 }
 
 // Assign gives the identity clientID a role on the registry.

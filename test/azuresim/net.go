@@ -21,16 +21,11 @@ package azuresim
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +33,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 // LoginHost is Entra ID's public cloud authority host, the one azidentity
@@ -55,8 +52,7 @@ var ErrNoRoute = errors.New("azuresim: no simulated service at this address")
 type Net struct {
 	// CAFile is the PEM file of the CA every server's certificate chains to.
 	CAFile string
-	ca     *x509.Certificate
-	caKey  *ecdsa.PrivateKey
+	ca     *sample.TLSCA
 	pool   *x509.CertPool
 
 	mu     sync.Mutex
@@ -67,24 +63,14 @@ type Net struct {
 // directory of t).
 func NewNet(t testing.TB) *Net {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := sample.NewTLSCA(pkix.Name{CommonName: "azuresim test CA"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "azuresim test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, _ := x509.ParseCertificate(der)
-	n := &Net{ca: ca, caKey: key, pool: x509.NewCertPool(), routes: map[string]string{},
+	n := &Net{ca: ca, pool: x509.NewCertPool(), routes: map[string]string{},
 		CAFile: filepath.Join(t.TempDir(), "azuresim-ca.pem")}
-	n.pool.AddCert(ca)
-	if err := os.WriteFile(n.CAFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+	n.pool.AddCert(ca.Cert)
+	if err := os.WriteFile(n.CAFile, ca.PEM(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -135,21 +121,9 @@ func (n *Net) ServeHTTP(t testing.TB, h http.Handler, hostport string) string {
 }
 
 func (n *Net) serverCert(names []string) (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "azuresim"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		DNSNames: names, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, n.ca, key.Public(), n.caKey)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+	tmpl := sample.ServerTemplate(append([]string{"127.0.0.1"}, names...)...)
+	tmpl.Subject.CommonName = "azuresim"
+	return n.ca.Issue(tmpl)
 }
 
 // Transport reaches the simulated services by their names: routed names

@@ -1,18 +1,13 @@
 package chart
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 // clientID is the guide's ${IDENTITY_CLIENT_ID}.
@@ -28,47 +23,25 @@ type userTLS struct {
 
 func newUserTLS(t *testing.T) userTLS {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := sample.NewTLSCA(pkix.Name{CommonName: "operator CA"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "operator CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "ratify.gatekeeper-system"},
-		DNSNames:  []string{"ratify.gatekeeper-system", "ratify.gatekeeper-system.svc"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
+	leaf, err := ca.Issue(sample.ServerTemplate("ratify.gatekeeper-system", "ratify.gatekeeper-system.svc"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	u := userTLS{
-		caPEM:        string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
+		caPEM:        string(ca.PEM()),
 		crtFile:      filepath.Join(dir, "tls.crt"),
 		keyFile:      filepath.Join(dir, "tls.key"),
 		dockerConfig: filepath.Join(dir, "config.json"),
 	}
 	write(t, u.dockerConfig, []byte(`{"auths":{}}`))
-	write(t, u.crtFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}))
-	write(t, u.keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err := sample.WritePair(leaf, u.crtFile, u.keyFile); err != nil {
+		t.Fatal(err)
+	}
 	return u
 }
 

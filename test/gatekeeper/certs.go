@@ -1,18 +1,13 @@
 package gatekeeper
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
-	"time"
+
+	"github.com/seed-12b584bc/ratify/internal/sample"
 )
 
 // The names Gatekeeper's own certificate rotator uses (its main.go: caName,
@@ -35,69 +30,25 @@ type certs struct {
 // to providers: like the rotator's with external data on, it is valid for
 // server and client authentication.
 func newCerts() (*certs, error) {
-	now := time.Now()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := sample.NewTLSCA(pkix.Name{CommonName: caName, Organization: []string{caOrganization}})
 	if err != nil {
 		return nil, err
 	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: caName, Organization: []string{caOrganization}},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	tmpl := sample.ServerTemplate(serviceDNSName, "gatekeeper-webhook-service."+Namespace, "localhost", "127.0.0.1")
+	tmpl.ExtKeyUsage = append(tmpl.ExtKeyUsage, x509.ExtKeyUsageClientAuth)
+	leaf, err := ca.Issue(tmpl)
 	if err != nil {
 		return nil, err
 	}
-	ca, err := x509.ParseCertificate(caDER)
+	caKey, err := sample.PrivateKeyPEM(ca.Key)
 	if err != nil {
 		return nil, err
 	}
-
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, key, err := sample.PairPEM(leaf)
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: serviceDNSName},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		DNSNames:     []string{serviceDNSName, "gatekeeper-webhook-service." + Namespace, "localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, err
-	}
-	caKeyPEM, err := keyPEM(caKey)
-	if err != nil {
-		return nil, err
-	}
-	leafKeyPEM, err := keyPEM(key)
-	if err != nil {
-		return nil, err
-	}
-	return &certs{
-		caCert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		caKey:  caKeyPEM,
-		cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:    leafKeyPEM,
-	}, nil
-}
-
-func keyPEM(k *ecdsa.PrivateKey) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	return &certs{caCert: ca.PEM(), caKey: []byte(caKey), cert: cert, key: key}, nil
 }
 
 // writeCertDir writes the files Gatekeeper reads from --cert-dir (the
